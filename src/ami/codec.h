@@ -41,7 +41,7 @@ typedef struct ami_header {
 
 typedef struct ami_packet {
     ami_packet_kind kind;
-    sb_slice name;       /* value of the first header, or the banner line */
+    sb_slice name;             /* value of the first header, or the banner line */
     const ami_header *headers; /* in wire order, duplicates included */
     size_t count;
 } ami_packet;
@@ -56,10 +56,10 @@ typedef struct ami_limits {
 #define AMI_LIMITS_DEFAULT ((ami_limits){65536, 1024, 8192})
 
 typedef struct ami_codec_stats {
-    uint64_t packets;     /* packets handed out */
-    uint64_t bytes;       /* bytes committed */
-    uint64_t too_big;     /* packets dropped for a limit */
-    uint64_t syntax;      /* lines or packets dropped as malformed */
+    uint64_t packets; /* packets handed out */
+    uint64_t bytes;   /* bytes committed */
+    uint64_t too_big; /* packets dropped for a limit */
+    uint64_t syntax;  /* lines or packets dropped as malformed */
 } ami_codec_stats;
 
 /* Returned by ami_codec_next() */
@@ -67,15 +67,16 @@ enum { AMI_NEED_MORE = 0, AMI_PACKET = 1 };
 
 typedef struct ami_codec {
     ami_limits lim;
-    char *buf;         /* owned, cap bytes */
+    char *buf; /* owned, cap bytes */
     size_t cap;
-    size_t start;      /* first byte of the packet being parsed */
-    size_t scan;       /* next byte not yet split into lines */
-    size_t end;        /* end of data */
-    ami_header *hdrs;  /* owned, lim.max_headers entries */
+    size_t start;     /* first byte of the packet being parsed */
+    size_t scan;      /* next byte not yet split into lines */
+    size_t end;       /* end of data */
+    ami_header *hdrs; /* owned, lim.max_headers entries */
     size_t nhdrs;
     bool expect_banner;
     bool discarding;   /* skipping to the next blank line after an error */
+    bool midline;      /* while discarding: the dropped bytes ended inside a line */
     bool follows;      /* inside a legacy "Response: Follows" packet */
     bool follows_done; /* saw --END COMMAND-- */
     ami_codec_stats stats;
@@ -126,7 +127,8 @@ void ami_msg_add(ami_msg *m, const char *key, const char *value);
 void ami_msg_addn(ami_msg *m, const char *key, sb_slice value);
 void ami_msg_addf(ami_msg *m, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Ends the message (blank line). Returns 0 with *data/*len borrowed from m, or the first error. */
+/* Ends the message (blank line). Returns 0 with *data and *len borrowed from m, or the first error.
+ */
 int ami_msg_finish(ami_msg *m, const char **data, size_t *len);
 void ami_msg_free(ami_msg *m);
 

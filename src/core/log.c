@@ -54,9 +54,8 @@ void sb_log(sb_log_level lvl, const char *subsystem, const char *fmt, ...)
     va_end(ap);
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(tv.tv_usec / 1000));
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
     if (log_json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", ts, "level", level_names[lvl],
                               "subsystem", subsystem, "message", msg);

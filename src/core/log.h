@@ -22,7 +22,11 @@ int sb_log_enabled(sb_log_level lvl);
 void sb_log(sb_log_level lvl, const char *subsystem, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define SB_DEBUG(sub, ...) do { if (sb_log_enabled(SB_LOG_DEBUG)) sb_log(SB_LOG_DEBUG, sub, __VA_ARGS__); } while (0)
+#define SB_DEBUG(sub, ...)                                                                         \
+    do {                                                                                           \
+        if (sb_log_enabled(SB_LOG_DEBUG))                                                          \
+            sb_log(SB_LOG_DEBUG, sub, __VA_ARGS__);                                                \
+    } while (0)
 #define SB_INFO(sub, ...) sb_log(SB_LOG_INFO, sub, __VA_ARGS__)
 #define SB_WARN(sub, ...) sb_log(SB_LOG_WARN, sub, __VA_ARGS__)
 #define SB_ERROR(sub, ...) sb_log(SB_LOG_ERROR, sub, __VA_ARGS__)
