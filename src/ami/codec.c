@@ -168,10 +168,12 @@ int ami_codec_next(ami_codec *c, ami_packet *out)
         const char *nl = memchr(base + c->scan, '\n', c->end - c->scan);
         if (!nl) {
             if (c->discarding) {
-                /* Nothing to keep: drop the partial line, remember we are inside it. */
-                bool mid = c->scan < c->end || c->midline;
-                packet_restart(c, c->end);
-                c->midline = mid;
+                /* Keep a short partial line (it may be the blank line we look for); drop a
+                 * long one and remember that we are inside it. */
+                if (c->end - c->scan > c->lim.max_line) {
+                    packet_restart(c, c->end);
+                    c->midline = true;
+                }
                 return AMI_NEED_MORE;
             }
             if (c->end - c->scan > c->lim.max_line)
