@@ -1,0 +1,58 @@
+/* migrations.c: the store's schema, as an ordered list of steps applied at open.
+ *
+ * Never edit a step that has shipped: add a new one with the next version. Each step runs in its
+ * own transaction and is recorded in schema_version, so a store opened by a newer build is
+ * upgraded in place and a crash mid-upgrade leaves it at the last whole step. Planned next steps
+ * (other issues): routes, users and tokens, calls (CDR), dialer jobs.
+ */
+#include "store/internal.h"
+
+const store_migration store_migrations[] = {
+    {1, "outbox",
+     /* meta: small key/value facts, e.g. last_seq, the highest outbox seq ever assigned (so seq
+      * never restarts after every event was pruned). */
+     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+     "INSERT INTO meta (key, value) VALUES ('last_seq', 0);"
+     /* events: the durable outbox. seq is the commit order; call_key (the Linkedid) partitions
+      * delivery for sinks that keep order per call. No index on time_ms on purpose: it would
+      * slow every insert, and only replay/prune look events up by time. */
+     "CREATE TABLE events ("
+     " seq INTEGER PRIMARY KEY,"
+     " id TEXT NOT NULL UNIQUE,"
+     " type TEXT NOT NULL,"
+     " pbx TEXT NOT NULL,"
+     " call_key TEXT NOT NULL,"
+     " time_ms INTEGER NOT NULL,"
+     " payload TEXT NOT NULL);"
+     /* sink_cursors: every event with seq <= cursor was delivered (or dead-lettered). */
+     "CREATE TABLE sink_cursors ("
+     " sink TEXT PRIMARY KEY,"
+     " cursor INTEGER NOT NULL,"
+     " updated_ms INTEGER NOT NULL) WITHOUT ROWID;"
+     /* sink_attempts: events a sink failed to deliver and will retry (only failures get rows). */
+     "CREATE TABLE sink_attempts ("
+     " sink TEXT NOT NULL,"
+     " seq INTEGER NOT NULL,"
+     " attempts INTEGER NOT NULL,"
+     " first_ms INTEGER NOT NULL,"
+     " next_ms INTEGER NOT NULL,"
+     " last_error TEXT NOT NULL,"
+     " PRIMARY KEY (sink, seq)) WITHOUT ROWID;"
+     /* dead_letters: a copy of the event (pruning events never loses one) and the last error. */
+     "CREATE TABLE dead_letters ("
+     " sink TEXT NOT NULL,"
+     " seq INTEGER NOT NULL,"
+     " id TEXT NOT NULL,"
+     " type TEXT NOT NULL,"
+     " pbx TEXT NOT NULL,"
+     " call_key TEXT NOT NULL,"
+     " time_ms INTEGER NOT NULL,"
+     " payload TEXT NOT NULL,"
+     " attempts INTEGER NOT NULL,"
+     " last_error TEXT NOT NULL,"
+     " dead_ms INTEGER NOT NULL,"
+     " retry INTEGER NOT NULL DEFAULT 0,"
+     " PRIMARY KEY (sink, seq)) WITHOUT ROWID;"},
+};
+
+const int store_migrations_count = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));
