@@ -235,6 +235,10 @@ int agi_header_feed(agi_header_parser *p, const char *data, size_t len, size_t *
     while (used < len) {
         const char *nl = memchr(data + used, '\n', len - used);
         size_t chunk = nl ? (size_t)(nl - (data + used)) + 1 : len - used;
+        if (memchr(data + used, '\0', chunk)) {
+            rc = SB_EPROTO; /* Asterisk never sends NUL; values must stay C-string safe */
+            goto fail;
+        }
         rc = sb_buf_append(&p->buf, data + used, chunk);
         if (rc)
             goto fail;
@@ -297,7 +301,8 @@ int agi_reply_feed(agi_reply_parser *p, const char *data, size_t len)
         sb_buf_consume(&p->buf, p->pos);
         p->pos = 0;
     }
-    int rc = sb_buf_append(&p->buf, data, len);
+    /* Asterisk never sends NUL; refusing it keeps every value C-string safe. */
+    int rc = memchr(data, '\0', len) ? SB_EPROTO : sb_buf_append(&p->buf, data, len);
     if (rc)
         p->state = rc;
     return rc;

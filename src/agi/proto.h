@@ -61,7 +61,7 @@ void agi_header_init(agi_header_parser *p, size_t max_bytes, size_t max_vars);
 /* Feeds bytes (borrowed). Sets *consumed to the bytes used: after AGI_DONE the rest of data
  * belongs to the reply stream. Returns AGI_NEED_MORE, AGI_DONE (then *out is filled and owned by
  * the caller: free with agi_request_free()), SB_ETOOBIG (a limit), SB_EPROTO (a line without
- * ':' or an empty header), SB_ENOMEM, or SB_EINVAL when called again after the end. */
+ * ':', a NUL byte or an empty header), SB_ENOMEM, or SB_EINVAL when called again after the end. */
 int agi_header_feed(agi_header_parser *p, const char *data, size_t len, size_t *consumed,
                     agi_request *out);
 
@@ -104,7 +104,8 @@ typedef struct agi_reply_parser {
 /* Prepares a parser buffering at most max_bytes of unparsed replies (0 = default). */
 void agi_reply_init(agi_reply_parser *p, size_t max_bytes);
 
-/* Buffers bytes (borrowed). 0, SB_ETOOBIG when an unfinished reply outgrows the cap, SB_ENOMEM. */
+/* Buffers bytes (borrowed). 0, SB_ETOOBIG when an unfinished reply outgrows the cap, SB_EPROTO
+ * for a NUL byte, SB_ENOMEM. The parser stays failed after an error. */
 int agi_reply_feed(agi_reply_parser *p, const char *data, size_t len);
 
 /* Takes the next item: AGI_NEED_MORE, AGI_REPLY (*out filled), AGI_HANGUP (the notification

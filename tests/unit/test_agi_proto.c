@@ -195,6 +195,11 @@ static void test_agi_header_limits_and_errors(void **state)
     agi_header_init(&p, 0, 0);
     assert_int_equal(agi_header_feed(&p, "\n", 1, &used, &r), SB_EPROTO);
     agi_header_free(&p);
+    /* A NUL byte (found by fuzz_agi_header: it reached a decoded parameter). */
+    agi_header_init(&p, 0, 0);
+    assert_int_equal(agi_header_feed(&p, "agi_network_script: a?b=c\0d\n\n", 29, &used, &r),
+                     SB_EPROTO);
+    agi_header_free(&p);
     /* CRLF tolerated (clients other than Asterisk). */
     agi_header_init(&p, 0, 0);
     assert_int_equal(agi_header_feed(&p, "agi_x: y\r\n\r\nZ", 13, &used, &r), AGI_DONE);
@@ -382,6 +387,10 @@ static void test_agi_reply_shapes(void **state)
     assert_int_equal(agi_reply_feed(&p, "200 result=1\n", 13), SB_EPROTO);
     agi_reply_free(&p);
     assert_int_equal(one_reply("20 result=1\n", &r, &p), SB_EPROTO);
+    agi_reply_free(&p);
+    agi_reply_init(&p, 0);
+    assert_int_equal(agi_reply_feed(&p, "200 result=1 (a\0b)\n", 19), SB_EPROTO);
+    assert_int_equal(agi_reply_next(&p, &r), SB_EPROTO);
     agi_reply_free(&p);
 
     /* A reply larger than the cap. */
