@@ -1,5 +1,65 @@
-/* main.c: placeholder entry until the command line lands. */
-int main(void)
+/* main.c: the switchboard program: command dispatch, and the daemon's subsystem table.
+ *
+ * THE TABLE below is the daemon's whole start-up and shutdown order: `serve` runs init then start
+ * top to bottom, and on SIGTERM stop then free bottom to top (app.h states the contract of each
+ * call). A new module adds one line in its place; nothing else needs to know about it.
+ */
+#include "app/app.h"
+#include "app/cli.h"
+#include "app/demo.h"
+#include "app/pbx.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static const sb_subsystem subsystems[] = {
+    /* name      init             start              stop              free             reload */
+    {"config", app_config_init, NULL, NULL, app_config_free, NULL},
+    {"log", app_log_init, NULL, NULL, NULL, app_log_reload},
+    /* later, before the events flow: store (SQLite/PostgreSQL), bus (publish/subscribe),
+     * model (calls, queues, agents: the consumer of AMI events) */
+    {"demo", app_demo_init, app_demo_start, app_demo_stop, NULL, app_demo_reload},
+    {"ami", app_ami_init, app_ami_start, app_ami_stop, app_ami_free, app_ami_reload},
+    /* later, once the model is fed: http (REST, SSE, WebSocket), agi (FastAGI), outbox and
+     * sinks (durable delivery), crm, dialer */
+    {"signals", NULL, app_signals_start, app_signals_stop, NULL, NULL},
+};
+
+static const char *const usage =
+    "usage: switchboard COMMAND [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
+    "  serve                     run the daemon (switchboard serve --help)\n"
+    "  ami tail                  print every AMI event\n"
+    "  ami action NAME [K=V ...] send one AMI action and print the answer\n"
+    "  config check              check the configuration file, print a summary\n"
+    "  version                   print the version\n"
+    "\n"
+    "Every command takes --help. Documentation: docs/cli.md, docs/configuration.md.\n";
+
+int main(int argc, char **argv)
 {
-    return 0;
+    /* A peer that closes while we write must not kill the daemon. */
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return CMD_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return CMD_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)
+        return cmd_version(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1, subsystems, sizeof subsystems / sizeof subsystems[0]);
+    if (strcmp(cmd, "ami") == 0)
+        return cmd_ami(argc - 1, argv + 1);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config(argc - 1, argv + 1);
+    if (cmd[0] == '-')
+        return cli_usage_error("switchboard", "unknown option '%s'", cmd);
+    return cli_usage_error("switchboard", "unknown command '%s'", cmd);
 }

@@ -1,0 +1,219 @@
+/* pbx.c: the "ami" subsystem of the daemon: one ami_client per [pbx NAME] (see pbx.h).
+ *
+ * Until the model module consumes events, the daemon counts them and logs each one at debug level
+ * (at info level in demo mode, so that a new user sees the calls flowing). */
+#include "app/pbx.h"
+
+#include "core/error.h"
+#include "core/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_SUB "pbx"
+
+typedef struct app_pbx {
+    struct app_pbx *next;
+    char *name;
+    ami_client *client;
+    sb_app *app;
+} app_pbx;
+
+struct app_pbx_set {
+    app_pbx *head;
+    size_t count;
+    uint64_t events;
+    bool started;
+};
+
+void app_pbx_client_config(const sb_config_pbx *p, ami_client_config *out)
+{
+    memset(out, 0, sizeof *out);
+    out->name = p->name;
+    out->host = p->host;
+    out->port = p->port;
+    out->username = p->username;
+    out->secret = p->secret;
+    out->md5 = p->md5;
+    out->events = p->events;
+    out->filters = (const char *const *)p->filters;
+    out->nfilters = p->nfilters;
+    out->ping_interval_ms = p->ping_interval_ms;
+    out->stall_timeout_ms = p->stall_timeout_ms;
+    out->connect_timeout_ms = p->connect_timeout_ms;
+    out->action_timeout_ms = p->action_timeout_ms;
+    out->reconnect_min_ms = p->reconnect_min_ms;
+    out->reconnect_max_ms = p->reconnect_max_ms;
+}
+
+static void on_state(ami_client *c, ami_client_state st, const char *why, void *ud)
+{
+    (void)ud;
+    SB_INFO(LOG_SUB, "%s: %s (%s)", ami_client_name(c), ami_client_state_name(st), why);
+}
+
+static void on_ready(ami_client *c, bool reconnected, void *ud)
+{
+    (void)ud;
+    SB_INFO(LOG_SUB, "%s: ready%s, AMI %s", ami_client_name(c), reconnected ? " again" : "",
+            ami_client_ami_version(c));
+}
+
+static void on_event(ami_client *c, const ami_packet *ev, void *ud)
+{
+    app_pbx *p = ud;
+    p->app->pbx->events++;
+    sb_log_level lvl = p->app->demo_active ? SB_LOG_INFO : SB_LOG_DEBUG;
+    if (!sb_log_enabled(lvl))
+        return;
+    /* A few identifying fields; events never carry secrets. */
+    sb_slice chan = ami_packet_value(ev, "Channel");
+    sb_slice queue = ami_packet_value(ev, "Queue");
+    sb_slice uid = ami_packet_value(ev, "Uniqueid");
+    sb_log(lvl, LOG_SUB, "%s: event %.*s%s%.*s%s%.*s%s%.*s", ami_client_name(c), (int)ev->name.len,
+           ev->name.ptr, chan.len ? " Channel=" : "", (int)chan.len, chan.ptr,
+           queue.len ? " Queue=" : "", (int)queue.len, queue.ptr, uid.len ? " Uniqueid=" : "",
+           (int)uid.len, uid.ptr);
+}
+
+static int pbx_add(sb_app *app, const sb_config_pbx *cp)
+{
+    ami_client_config cc;
+    int rc = SB_ENOMEM;
+    app_pbx *p = calloc(1, sizeof *p);
+    if (!p)
+        goto fail;
+    p->app = app;
+    p->name = strdup(cp->name);
+    if (!p->name)
+        goto fail;
+    app_pbx_client_config(cp, &cc);
+    ami_client_callbacks cbs = {
+        .on_event = on_event, .on_state = on_state, .on_ready = on_ready, .ud = p};
+    rc = ami_client_new(app->loop, &cc, &cbs, &p->client);
+    if (rc < 0)
+        goto fail;
+    p->next = app->pbx->head;
+    app->pbx->head = p;
+    app->pbx->count++;
+    return 0;
+fail:
+    SB_ERROR(LOG_SUB, "%s: cannot create the AMI client: %s", cp->name, sb_strerror(rc));
+    if (p)
+        free(p->name);
+    free(p);
+    return rc;
+}
+
+/* Stops and releases one client (its memory goes in the loop's close callbacks). */
+static void pbx_remove(sb_app *app, app_pbx *p)
+{
+    app_pbx **pp = &app->pbx->head;
+    while (*pp && *pp != p)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = p->next;
+    app->pbx->count--;
+    ami_client_stop(p->client);
+    ami_client_free(p->client);
+    free(p->name);
+    free(p);
+}
+
+int app_ami_init(sb_app *app)
+{
+    app->pbx = calloc(1, sizeof *app->pbx);
+    if (!app->pbx) {
+        SB_ERROR(LOG_SUB, "out of memory");
+        return SB_ENOMEM;
+    }
+    return 0;
+}
+
+int app_ami_start(sb_app *app)
+{
+    /* Clients are created here, not in init: the demo's [pbx demo] exists only once the
+     * simulator has started and knows its port. */
+    for (size_t i = 0; i < app->cfg->npbx; i++) {
+        int rc = pbx_add(app, &app->cfg->pbx[i]);
+        if (rc < 0)
+            return rc;
+    }
+    app->pbx->started = true;
+    for (app_pbx *p = app->pbx->head; p; p = p->next) {
+        int rc = ami_client_start(p->client);
+        if (rc < 0) {
+            SB_ERROR(LOG_SUB, "%s: cannot start: %s", p->name, sb_strerror(rc));
+            return rc;
+        }
+    }
+    if (app->pbx->count == 0)
+        SB_WARN(LOG_SUB, "no PBX to connect to");
+    return 0;
+}
+
+void app_ami_stop(sb_app *app)
+{
+    app->pbx->started = false;
+    while (app->pbx->head)
+        pbx_remove(app, app->pbx->head);
+}
+
+void app_ami_free(sb_app *app)
+{
+    if (!app->pbx)
+        return;
+    /* init succeeded but start never ran, or stop already emptied the list. */
+    while (app->pbx->head)
+        pbx_remove(app, app->pbx->head);
+    free(app->pbx);
+    app->pbx = NULL;
+}
+
+int app_ami_reload(sb_app *app, sb_config *next)
+{
+    int rc = 0;
+    /* Remove what is gone or changed. */
+    app_pbx *p = app->pbx->head;
+    while (p) {
+        app_pbx *following = p->next;
+        const sb_config_pbx *was = sb_config_find_pbx(app->cfg, p->name);
+        const sb_config_pbx *now = sb_config_find_pbx(next, p->name);
+        if (!now) {
+            SB_INFO(LOG_SUB, "%s: removed from the configuration, disconnecting", p->name);
+            pbx_remove(app, p);
+        } else if (!was || !sb_config_pbx_equal(was, now)) {
+            SB_INFO(LOG_SUB, "%s: configuration changed, reconnecting", p->name);
+            pbx_remove(app, p);
+        }
+        p = following;
+    }
+    /* Add what is new (including the ones just removed for a change). */
+    for (size_t i = 0; i < next->npbx; i++) {
+        const sb_config_pbx *cp = &next->pbx[i];
+        bool running = false;
+        for (p = app->pbx->head; p && !running; p = p->next)
+            running = strcmp(p->name, cp->name) == 0;
+        if (running)
+            continue;
+        int r = pbx_add(app, cp);
+        if (r == 0 && app->pbx->started) {
+            r = ami_client_start(app->pbx->head->client);
+            if (r == 0 && !sb_config_find_pbx(app->cfg, cp->name))
+                SB_INFO(LOG_SUB, "%s: added, connecting to %s:%d", cp->name, cp->host, cp->port);
+        }
+        if (r < 0)
+            rc = r;
+    }
+    return rc;
+}
+
+size_t app_ami_count(const sb_app *app)
+{
+    return app->pbx ? app->pbx->count : 0;
+}
+
+uint64_t app_ami_events(const sb_app *app)
+{
+    return app->pbx ? app->pbx->events : 0;
+}
