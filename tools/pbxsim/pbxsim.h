@@ -111,14 +111,14 @@ typedef struct pbxsim_stats {
     uint32_t sessions_open;     /* connections open now */
     uint64_t logins_ok;
     uint64_t logins_failed;
-    uint64_t actions;           /* actions received (all sessions) */
-    uint64_t denied;            /* actions answered "Permission denied" */
-    uint64_t events_emitted;    /* events produced by scenarios (before per-session filtering) */
-    uint64_t events_sent;       /* events written to sessions (after filtering, incl. stream) */
+    uint64_t actions;        /* actions received (all sessions) */
+    uint64_t denied;         /* actions answered "Permission denied" */
+    uint64_t events_emitted; /* events produced by scenarios (before per-session filtering) */
+    uint64_t events_sent;    /* events written to sessions (after filtering, incl. stream) */
     uint64_t bytes_sent;
-    uint64_t calls_started;     /* scenario instances started */
-    uint32_t calls_active;      /* scenario instances still playing */
-    uint32_t channels;          /* live channels in the simulated state */
+    uint64_t calls_started; /* scenario instances started */
+    uint32_t calls_active;  /* scenario instances still playing */
+    uint32_t channels;      /* live channels in the simulated state */
 } pbxsim_stats;
 
 /* Copies the counters into *out. */
