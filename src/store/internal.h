@@ -36,7 +36,7 @@ typedef struct store_backend {
     int (*dead_put)(store_conn *c, const char *sink, const store_event *ev, uint32_t attempts,
                     const char *last_error, int64_t now_ms);
     int (*dead_delete)(store_conn *c, const char *sink, int64_t seq);
-    int (*dead_request_retry)(store_conn *c, const char *sink, int64_t from_seq, int64_t *count);
+    int (*dead_request_retry)(store_conn *c, const char *sink, int64_t from_ms, int64_t *count);
     int (*dead_scan)(store_conn *c, const char *sink, int64_t after, bool is_retry_only, int limit,
                      store_dead_cb cb, void *ud);
     int (*size_bytes)(store_conn *c, int64_t *bytes);

@@ -64,7 +64,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " time_ms, payload, attempts, last_error, dead_ms, retry)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
     [ST_DEAD_DELETE] = "DELETE FROM dead_letters WHERE sink = ? AND seq = ?",
-    [ST_DEAD_RETRY] = "UPDATE dead_letters SET retry = 1 WHERE sink = ? AND seq >= ? AND retry = 0",
+    [ST_DEAD_RETRY] = "UPDATE dead_letters SET retry = 1 WHERE sink = ? AND time_ms >= ? AND retry = 0",
     [ST_DEAD_SCAN] = "SELECT seq, id, type, pbx, call_key, time_ms, payload, attempts,"
                      " last_error, dead_ms, retry FROM dead_letters"
                      " WHERE sink = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -603,14 +603,14 @@ static int sq_dead_delete(store_conn *c, const char *sink, int64_t seq)
     return sq_done(s, st, "delete dead letter");
 }
 
-static int sq_dead_request_retry(store_conn *c, const char *sink, int64_t from_seq, int64_t *count)
+static int sq_dead_request_retry(store_conn *c, const char *sink, int64_t from_ms, int64_t *count)
 {
     sq_conn *s = sq(c);
     sqlite3_stmt *st = sq_stmt(s, ST_DEAD_RETRY);
     if (!st)
         return SB_EIO;
     bind_text(st, 1, sink);
-    sqlite3_bind_int64(st, 2, from_seq);
+    sqlite3_bind_int64(st, 2, from_ms);
     int err = sq_done(s, st, "retry dead letters");
     if (!err && count)
         *count = sqlite3_changes64(s->db);

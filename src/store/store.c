@@ -133,9 +133,9 @@ int store_dead_delete(store_conn *c, const char *sink, int64_t seq)
     return c->be->dead_delete(c, sink, seq);
 }
 
-int store_dead_request_retry(store_conn *c, const char *sink, int64_t from_seq, int64_t *count)
+int store_dead_request_retry(store_conn *c, const char *sink, int64_t from_ms, int64_t *count)
 {
-    return c->be->dead_request_retry(c, sink, from_seq, count);
+    return c->be->dead_request_retry(c, sink, from_ms, count);
 }
 
 int store_dead_scan(store_conn *c, const char *sink, int64_t after, bool is_retry_only, int limit,

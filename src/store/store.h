@@ -148,9 +148,9 @@ int store_dead_put(store_conn *c, const char *sink, const store_event *ev, uint3
                    const char *last_error, int64_t now_ms);
 /* Removes the dead letter (sink, seq); no row is fine. */
 int store_dead_delete(store_conn *c, const char *sink, int64_t seq);
-/* Marks every dead letter of sink (seq >= from_seq) for another round of delivery; *count (may be
- * NULL) gets how many. */
-int store_dead_request_retry(store_conn *c, const char *sink, int64_t from_seq, int64_t *count);
+/* Marks every dead letter of sink whose event time is >= from_ms for another round of delivery;
+ * *count (may be NULL) gets how many. */
+int store_dead_request_retry(store_conn *c, const char *sink, int64_t from_ms, int64_t *count);
 /* Calls cb for dead letters of sink with seq > after in seq order, at most limit (0 = no limit);
  * only those marked for retry when is_retry_only. Borrowed until cb returns. */
 typedef int (*store_dead_cb)(const store_dead *d, void *ud);

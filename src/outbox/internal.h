@@ -1,0 +1,130 @@
+/* internal.h: what outbox.c (the outbox, its writer jobs, retention) and sink.c (one runner per
+ * sink: window, batches, retries, cursor) share. */
+#ifndef SB_OUTBOX_INTERNAL_H
+#define SB_OUTBOX_INTERNAL_H
+
+#include "outbox/outbox.h"
+
+enum { ENT_READY, ENT_INFLIGHT, ENT_WAITING, ENT_DONE };
+
+/* One loaded event in a sink's window (strings in data[]). Reference-counted: the window holds
+ * one reference, a pending dead-letter write another. */
+typedef struct ob_ent {
+    outbox_event ev;
+    uint64_t key_hash; /* 0 for every event of a sink that is not partitioned */
+    int state;
+    int refs;
+    bool is_dead_retry; /* a dead letter put back by `outbox retry`: not part of the cursor */
+    uint32_t attempts;  /* failed attempts so far */
+    int64_t first_ms;   /* first failure (wall clock) */
+    int64_t next_ms;    /* ENT_WAITING: not before (wall clock) */
+    char data[];
+} ob_ent;
+
+typedef struct ob_slot {
+    uint64_t hash;
+    uint32_t stamp;
+} ob_slot;
+
+struct outbox_delivery {
+    outbox_sink *s;
+    size_t n;
+    ob_ent **ents;
+    const outbox_event **evs;
+};
+
+struct outbox_sink {
+    outbox *ob;
+    outbox_sink *next;
+    char *name;
+    outbox_sink_config cfg;
+    const outbox_sink_ops *ops;
+    void *impl;
+
+    bool is_started; /* cursor known */
+    bool is_loading; /* a load is on the thread pool */
+    bool is_dead_retry_wanted;
+    bool is_replay_pending;
+    bool is_replay_running;     /* the replay's writer job is queued */
+    bool is_pumping, is_repump; /* pump() is re-entered by sinks that answer at once */
+    int64_t replay_from_ms;
+    outbox_op_cb replay_cb;
+    void *replay_ud;
+
+    int64_t cursor;          /* every stream event <= cursor is done */
+    int64_t saved_cursor;    /* last cursor handed to the writer */
+    int64_t read_pos;        /* highest stream seq loaded */
+    int64_t dead_read_pos;   /* highest dead-letter seq loaded for retry */
+    int64_t load_not_before; /* after a failed store read (wall clock ms) */
+
+    ob_ent **win; /* sorted by seq: dead-letter retries first, then stream events */
+    size_t n, cap;
+    size_t inflight;
+    size_t waiting;
+
+    ob_slot *set; /* per-scan set of blocked keys (stamped, never cleared) */
+    size_t set_cap;
+    uint32_t stamp;
+
+    uv_timer_t timer;  /* next retry */
+    int64_t timer_due; /* wall-clock ms the timer is armed for; 0 = idle */
+    uv_work_t work;
+    store_conn *rconn; /* read connection, used only by the thread-pool load */
+    bool is_handle_closed;
+
+    uint64_t delivered, retried, dead;
+    char last_error[256];
+};
+
+struct outbox {
+    uv_loop_t *loop;
+    store_writer *writer;
+    outbox_options opt;
+    char *path;
+    outbox_sink *sinks;
+    uv_timer_t prune_timer;
+    uint64_t rng;
+    bool is_closing;
+    bool is_over_warn, is_over_max;
+    bool is_size_known;
+    int pending_jobs; /* writer jobs of ours not yet done */
+    int handles_open;
+    void (*closed_cb)(void *);
+    void *closed_ud;
+};
+
+/* Wall clock in ms. */
+int64_t ob_now_ms(void);
+/* Uniform random number in [0, n) (n > 0). */
+uint64_t ob_rand(outbox *ob, uint64_t n);
+
+/* sink.c */
+int ob_sink_create(outbox *ob, const outbox_sink_config *cfg, const outbox_sink_ops *ops,
+                   void *impl, outbox_sink **out);
+/* Loads and delivers what it can (new commits, retries due). */
+void ob_sink_pump(outbox_sink *s);
+/* Starts the sink (submits the cursor read). */
+int ob_sink_start(outbox_sink *s);
+/* True when nothing of the sink is in flight (batches, loads, replay). */
+bool ob_sink_is_idle(const outbox_sink *s);
+/* Frees the sink (its handles must be closed: ob_sink_close_handles, then a loop turn). */
+void ob_sink_free(outbox_sink *s);
+/* Closes the timer (ob->handles_open counts it until closed). */
+void ob_sink_close_handles(outbox_sink *s);
+/* Starts a replay (see outbox_replay). */
+int ob_sink_replay(outbox_sink *s, int64_t from_ms, outbox_op_cb cb, void *ud);
+void ob_sink_request_dead_retry(outbox_sink *s);
+
+/* outbox.c: writer jobs on behalf of a sink; each one counts in ob->pending_jobs. */
+void ob_job_cursor(outbox_sink *s, int64_t cursor);
+void ob_job_attempt_put(outbox_sink *s, const ob_ent *e, const char *error);
+void ob_job_attempt_clear(outbox_sink *s, int64_t seq);
+void ob_job_dead_put(outbox_sink *s, ob_ent *e, const char *error);
+void ob_job_dead_delete(outbox_sink *s, int64_t seq);
+/* One of the outbox's or its sinks' handles finished closing; the last one frees everything. */
+void ob_handle_closed(outbox *ob);
+/* Checks whether the close can finish (everything idle) and finishes it. */
+void ob_maybe_finish_close(outbox *ob);
+void ob_ent_unref(ob_ent *e);
+
+#endif

@@ -1,0 +1,806 @@
+/* sink.c: one runner per sink: reads committed events ahead of its cursor (on the thread pool),
+ * hands them to the sink in batches, applies the verdicts (retry with back-off and jitter, dead
+ * letters), moves and persists the cursor.
+ *
+ * The window is the list of loaded events not yet behind the cursor, in seq order. An event may be
+ * sent when no earlier unfinished event of the same order key is outstanding elsewhere; the key is
+ * the Linkedid for a partitioned sink and one constant for the others, so a non-partitioned sink is
+ * strictly ordered and a partitioned one only waits for its own call. When a batch comes back with
+ * a retry for key K, later events of K in the same batch are sent again after it (even if the sink
+ * took them), so the last delivery a receiver sees is always in order.
+ */
+#include "outbox/internal.h"
+
+#include "core/error.h"
+#include "core/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUB "outbox"
+
+void ob_ent_unref(ob_ent *e)
+{
+    if (--e->refs == 0)
+        free(e);
+}
+
+static uint64_t key_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Copies a stored event into a new entry (refs 1). Thread-safe (used by the load job). */
+static ob_ent *ent_new(const store_event *ev)
+{
+    size_t l_id = strlen(ev->id), l_type = strlen(ev->type), l_pbx = strlen(ev->pbx);
+    size_t l_key = strlen(ev->call_key);
+    ob_ent *e = malloc(sizeof *e + l_id + l_type + l_pbx + l_key + ev->payload_len + 5);
+    if (!e)
+        return NULL;
+    memset(e, 0, sizeof *e);
+    char *p = e->data;
+#define PUT(field, src, n)                                                                         \
+    do {                                                                                           \
+        memcpy(p, (src), (n));                                                                     \
+        p[(n)] = '\0';                                                                             \
+        e->ev.field = p;                                                                           \
+        p += (n) + 1;                                                                              \
+    } while (0)
+    PUT(id, ev->id, l_id);
+    PUT(type, ev->type, l_type);
+    PUT(pbx, ev->pbx, l_pbx);
+    PUT(call_key, ev->call_key, l_key);
+    PUT(payload, ev->payload, ev->payload_len);
+#undef PUT
+    e->ev.seq = ev->seq;
+    e->ev.time_ms = ev->time_ms;
+    e->ev.payload_len = ev->payload_len;
+    e->refs = 1;
+    e->state = ENT_READY;
+    return e;
+}
+
+/* --- the per-scan key set --------------------------------------------------------------------- */
+
+static void set_begin(outbox_sink *s)
+{
+    if (++s->stamp == 0) { /* wrapped: stale stamps could match again */
+        memset(s->set, 0, s->set_cap * sizeof *s->set);
+        s->stamp = 1;
+    }
+}
+
+static ob_slot *set_find(outbox_sink *s, uint64_t h, bool *found)
+{
+    size_t mask = s->set_cap - 1;
+    for (size_t i = (size_t)(h ^ (h >> 29)) & mask;; i = (i + 1) & mask) {
+        ob_slot *sl = &s->set[i];
+        if (sl->stamp != s->stamp) {
+            *found = false;
+            return sl;
+        }
+        if (sl->hash == h) {
+            *found = true;
+            return sl;
+        }
+    }
+}
+
+static bool set_has(outbox_sink *s, uint64_t h)
+{
+    bool found;
+    set_find(s, h, &found);
+    return found;
+}
+
+static void set_add(outbox_sink *s, uint64_t h)
+{
+    bool found;
+    ob_slot *sl = set_find(s, h, &found);
+    sl->hash = h;
+    sl->stamp = s->stamp;
+}
+
+/* --- window -------------------------------------------------------------------------------- */
+
+static int win_reserve(outbox_sink *s, size_t more)
+{
+    if (s->n + more <= s->cap)
+        return 0;
+    size_t cap = s->cap ? s->cap : 64;
+    while (cap < s->n + more)
+        cap *= 2;
+    ob_ent **w = realloc(s->win, cap * sizeof *w);
+    if (!w)
+        return SB_ENOMEM;
+    s->win = w;
+    s->cap = cap;
+    return 0;
+}
+
+/* Drops finished entries: every finished dead-letter retry, and the finished stream events before
+ * the first unfinished one (that prefix moves the cursor). Persists a moved cursor. */
+static void compact(outbox_sink *s)
+{
+    bool is_blocked = false;
+    size_t j = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        ob_ent *e = s->win[i];
+        bool is_drop = false;
+        if (e->is_dead_retry) {
+            is_drop = e->state == ENT_DONE;
+        } else if (!is_blocked && e->state == ENT_DONE) {
+            if (e->ev.seq > s->cursor)
+                s->cursor = e->ev.seq;
+            is_drop = true;
+        } else if (e->state != ENT_DONE) {
+            is_blocked = true;
+        }
+        if (is_drop)
+            ob_ent_unref(e);
+        else
+            s->win[j++] = e;
+    }
+    s->n = j;
+    /* Nothing loaded is unfinished: the cursor may jump to what was read (skipped ids). */
+    if (!is_blocked && s->read_pos > s->cursor)
+        s->cursor = s->read_pos;
+    if (s->cursor != s->saved_cursor) {
+        s->saved_cursor = s->cursor;
+        ob_job_cursor(s, s->cursor);
+    }
+}
+
+static void win_clear(outbox_sink *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        ob_ent_unref(s->win[i]);
+    s->n = 0;
+    s->waiting = 0;
+}
+
+/* --- loading (thread pool) ---------------------------------------------------------------------
+ */
+
+typedef struct ent_list {
+    ob_ent **v;
+    size_t n, cap;
+} ent_list;
+
+typedef struct load_req {
+    outbox_sink *s;
+    const char *path, *name;
+    int64_t after, upto;
+    int limit;
+    bool want_dead;
+    int64_t dead_after;
+    ent_list evs, dead;
+    store_attempt *atts;
+    size_t an, acap;
+    int err;
+} load_req;
+
+static int list_add(ent_list *l, ob_ent *e)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        ob_ent **v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return SB_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = e;
+    return 0;
+}
+
+static void list_free(ent_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        ob_ent_unref(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+static int load_event_cb(const store_event *ev, void *ud)
+{
+    load_req *r = ud;
+    ob_ent *e = ent_new(ev);
+    if (!e || list_add(&r->evs, e)) {
+        free(e);
+        return SB_ENOMEM;
+    }
+    return 0;
+}
+
+static int load_dead_cb(const store_dead *d, void *ud)
+{
+    load_req *r = ud;
+    ob_ent *e = ent_new(&d->ev);
+    if (!e || list_add(&r->dead, e)) {
+        free(e);
+        return SB_ENOMEM;
+    }
+    e->is_dead_retry = true;
+    return 0;
+}
+
+static int load_attempt_cb(const store_attempt *a, void *ud)
+{
+    load_req *r = ud;
+    if (r->an == r->acap) {
+        size_t cap = r->acap ? r->acap * 2 : 16;
+        store_attempt *v = realloc(r->atts, cap * sizeof *v);
+        if (!v)
+            return SB_ENOMEM;
+        r->atts = v;
+        r->acap = cap;
+    }
+    r->atts[r->an] = *a;
+    r->atts[r->an].last_error = NULL; /* not kept: borrowed from the statement */
+    r->an++;
+    return 0;
+}
+
+static void load_work(uv_work_t *w)
+{
+    load_req *r = w->data;
+    outbox_sink *s = r->s; /* only s->rconn is touched: no other thread uses it meanwhile */
+    if (!s->rconn && (r->err = store_open(r->path, STORE_OPEN_READ, NULL, &s->rconn)))
+        return;
+    if (r->want_dead && (r->err = store_dead_scan(s->rconn, r->name, r->dead_after, true, r->limit,
+                                                  load_dead_cb, r)))
+        return;
+    int limit = r->limit - (int)r->dead.n;
+    if (limit > 0 && r->upto > r->after) {
+        if ((r->err = store_events_scan(s->rconn, r->after, r->upto, limit, load_event_cb, r)))
+            return;
+        if (r->evs.n > 0)
+            r->err = store_attempts_scan(s->rconn, r->name, r->after, load_attempt_cb, r);
+    }
+}
+
+static void pump(outbox_sink *s);
+static void on_timer(uv_timer_t *t);
+
+static void merge_dead(outbox_sink *s, load_req *r)
+{
+    for (size_t i = 0; i < r->dead.n; i++) {
+        ob_ent *e = r->dead.v[i];
+        r->dead.v[i] = NULL;
+        if (e->ev.seq > s->dead_read_pos)
+            s->dead_read_pos = e->ev.seq;
+        size_t pos = 0;
+        bool is_dup = false;
+        while (pos < s->n && s->win[pos]->ev.seq < e->ev.seq)
+            pos++;
+        for (size_t k = pos; k < s->n && s->win[k]->ev.seq == e->ev.seq; k++)
+            if (s->win[k]->is_dead_retry)
+                is_dup = true;
+        if (is_dup || win_reserve(s, 1)) {
+            ob_ent_unref(e);
+            continue;
+        }
+        e->key_hash = s->cfg.is_partitioned ? key_hash(e->ev.call_key) : 0;
+        memmove(&s->win[pos + 1], &s->win[pos], (s->n - pos) * sizeof *s->win);
+        s->win[pos] = e;
+        s->n++;
+    }
+    if ((int)r->dead.n < r->limit)
+        s->is_dead_retry_wanted = false;
+}
+
+static void merge_events(outbox_sink *s, load_req *r)
+{
+    int64_t now = ob_now_ms();
+    size_t a = 0;
+    int64_t last = 0;
+    if (win_reserve(s, r->evs.n)) {
+        SB_ERROR(SUB, "sink %s: out of memory for the window", s->name);
+        return; /* read_pos unchanged: loaded again later */
+    }
+    for (size_t i = 0; i < r->evs.n; i++) {
+        ob_ent *e = r->evs.v[i];
+        r->evs.v[i] = NULL;
+        e->key_hash = s->cfg.is_partitioned ? key_hash(e->ev.call_key) : 0;
+        while (a < r->an && r->atts[a].seq < e->ev.seq)
+            a++;
+        if (a < r->an && r->atts[a].seq == e->ev.seq) {
+            e->attempts = r->atts[a].attempts;
+            e->first_ms = r->atts[a].first_ms;
+            e->next_ms = r->atts[a].next_ms;
+            if (e->next_ms > now) {
+                e->state = ENT_WAITING;
+                s->waiting++;
+            }
+        }
+        if (s->ops->wants && !s->ops->wants(s->impl, &e->ev)) {
+            if (e->state == ENT_WAITING)
+                s->waiting--;
+            e->state = ENT_DONE;
+        }
+        last = e->ev.seq;
+        s->win[s->n++] = e;
+    }
+    /* Fewer rows than asked: nothing else is stored up to r->upto (ids that were duplicates). */
+    int limit = r->limit - (int)r->dead.n;
+    if (r->evs.n > 0 && (int)r->evs.n >= limit)
+        s->read_pos = last;
+    else
+        s->read_pos = r->upto;
+}
+
+static void load_after(uv_work_t *w, int status)
+{
+    load_req *r = w->data;
+    outbox_sink *s = r->s;
+    s->is_loading = false;
+    if (status == 0 && r->err == 0) {
+        merge_dead(s, r);
+        merge_events(s, r);
+        compact(s);
+    } else {
+        SB_ERROR(SUB, "sink %s: reading the store failed: %s", s->name,
+                 sb_strerror(status ? status : r->err));
+        snprintf(s->last_error, sizeof s->last_error, "store read: %s",
+                 sb_strerror(status ? status : r->err));
+        /* Try again in a second (the timer pumps), not in a tight loop. */
+        if (!s->ob->is_closing) {
+            s->load_not_before = ob_now_ms() + 1000;
+            s->timer_due = s->load_not_before;
+            uv_timer_start(&s->timer, on_timer, 1000, 0);
+        }
+    }
+    list_free(&r->evs);
+    list_free(&r->dead);
+    free(r->atts);
+    free(r);
+    if (s->ob->is_closing)
+        ob_maybe_finish_close(s->ob);
+    else
+        pump(s);
+}
+
+static void start_load(outbox_sink *s, int64_t committed, int room)
+{
+    load_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    r->s = s;
+    r->path = s->ob->path;
+    r->name = s->name;
+    r->after = s->read_pos;
+    r->upto = committed;
+    r->limit = room;
+    r->want_dead = s->is_dead_retry_wanted;
+    r->dead_after = s->dead_read_pos;
+    s->work.data = r;
+    int err = uv_queue_work(s->ob->loop, &s->work, load_work, load_after);
+    if (err) {
+        SB_ERROR(SUB, "sink %s: cannot queue a store read: %s", s->name, uv_strerror(err));
+        free(r);
+        return;
+    }
+    s->is_loading = true;
+}
+
+/* --- delivery -------------------------------------------------------------------------------- */
+
+static uint32_t backoff_ms(outbox_sink *s, uint32_t attempts)
+{
+    uint64_t d = s->cfg.backoff_base_ms;
+    for (uint32_t i = 1; i < attempts && d < s->cfg.backoff_max_ms; i++)
+        d *= 2;
+    if (d > s->cfg.backoff_max_ms)
+        d = s->cfg.backoff_max_ms;
+    /* "Equal jitter": half fixed, half random, so retries of many events spread out. */
+    return (uint32_t)(d / 2 + ob_rand(s->ob, d / 2 + 1));
+}
+
+static void go_dead(outbox_sink *s, ob_ent *e, const char *reason)
+{
+    if (e->state == ENT_WAITING)
+        s->waiting--;
+    e->state = ENT_DONE;
+    s->dead++;
+    snprintf(s->last_error, sizeof s->last_error, "%s", reason);
+    SB_WARN(SUB, "sink %s: event %s (seq %lld) dead after %u attempts: %s", s->name, e->ev.id,
+            (long long)e->ev.seq, e->attempts, reason);
+    ob_job_dead_put(s, e, reason);
+}
+
+static void on_delivered(outbox_delivery *d, const outbox_result *results)
+{
+    outbox_sink *s = d->s;
+    int64_t now = ob_now_ms();
+    s->inflight--;
+    set_begin(s); /* keys that failed in this batch */
+    for (size_t i = 0; i < d->n; i++) {
+        ob_ent *e = d->ents[i];
+        const outbox_result *r = &results[i];
+        const char *why = r->error && *r->error ? r->error : "no reason given";
+        if (set_has(s, e->key_hash)) {
+            e->state = ENT_READY; /* sent again after the earlier one of its key */
+            continue;
+        }
+        if (r->verdict == OUTBOX_OK) {
+            e->state = ENT_DONE;
+            s->delivered++;
+            if (e->is_dead_retry)
+                ob_job_dead_delete(s, e->ev.seq);
+            else if (e->attempts > 0)
+                ob_job_attempt_clear(s, e->ev.seq);
+        } else if (r->verdict == OUTBOX_DEAD) {
+            e->attempts++;
+            go_dead(s, e, why);
+        } else {
+            s->retried++;
+            e->attempts++;
+            if (!e->first_ms)
+                e->first_ms = now;
+            snprintf(s->last_error, sizeof s->last_error, "%s", why);
+            if (e->attempts >= s->cfg.max_attempts || now - e->first_ms >= s->cfg.max_age_ms) {
+                char reason[256];
+                snprintf(reason, sizeof reason, "gave up after %u attempts: %s", e->attempts, why);
+                go_dead(s, e, reason);
+            } else {
+                uint32_t delay = r->retry_after_ms ? r->retry_after_ms : backoff_ms(s, e->attempts);
+                e->next_ms = now + delay;
+                e->state = ENT_WAITING;
+                s->waiting++;
+                set_add(s, e->key_hash);
+                if (!e->is_dead_retry)
+                    ob_job_attempt_put(s, e, why);
+            }
+        }
+    }
+    free(d);
+    compact(s);
+    if (s->ob->is_closing)
+        ob_maybe_finish_close(s->ob);
+    else
+        pump(s);
+}
+
+/* Picks the next batch and hands it to the sink; false when nothing can be sent now. */
+static bool deliver_one(outbox_sink *s, int64_t now)
+{
+    size_t max = (size_t)s->cfg.batch_max, n = 0;
+    outbox_delivery *d = malloc(sizeof *d + max * (sizeof(ob_ent *) + sizeof(outbox_event *)));
+    if (!d)
+        return false;
+    d->s = s;
+    d->ents = (ob_ent **)(d + 1);
+    d->evs = (const outbox_event **)(d->ents + max);
+    set_begin(s); /* keys with an earlier event outstanding elsewhere */
+    for (size_t i = 0; i < s->n && n < max; i++) {
+        ob_ent *e = s->win[i];
+        if (e->state == ENT_DONE || set_has(s, e->key_hash))
+            continue;
+        if (e->state == ENT_READY || (e->state == ENT_WAITING && e->next_ms <= now)) {
+            d->ents[n] = e;
+            d->evs[n] = &e->ev;
+            n++;
+        } else {
+            set_add(s, e->key_hash);
+        }
+    }
+    if (n == 0) {
+        free(d);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ob_ent *e = d->ents[i];
+        if (e->state == ENT_WAITING)
+            s->waiting--;
+        e->state = ENT_INFLIGHT;
+        e->ev.attempt = e->attempts + 1;
+    }
+    d->n = n;
+    s->inflight++;
+    int err = s->ops->deliver(s->impl, d->evs, n, on_delivered, d);
+    if (err) {
+        /* The sink could not even start: every event of the batch failed this attempt. */
+        outbox_result *res = calloc(n, sizeof *res);
+        if (!res) {
+            for (size_t i = 0; i < n; i++)
+                d->ents[i]->state = ENT_READY;
+            s->inflight--;
+            free(d);
+            return false;
+        }
+        for (size_t i = 0; i < n; i++)
+            res[i] = (outbox_result){OUTBOX_RETRY, 0, sb_strerror(err)};
+        on_delivered(d, res);
+        free(res);
+        return false;
+    }
+    return true;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    outbox_sink *s = t->data;
+    s->timer_due = 0;
+    pump(s);
+}
+
+/* Arms the timer for the earliest retry (or the store-read retry). */
+static void arm_timer(outbox_sink *s, int64_t now)
+{
+    int64_t due = 0;
+    if (s->waiting) {
+        for (size_t i = 0; i < s->n; i++) {
+            ob_ent *e = s->win[i];
+            if (e->state == ENT_WAITING && (!due || e->next_ms < due))
+                due = e->next_ms;
+        }
+    }
+    if (!due || due == s->timer_due)
+        return;
+    s->timer_due = due;
+    uv_timer_start(&s->timer, on_timer, (uint64_t)(due > now ? due - now : 0), 0);
+}
+
+typedef struct replay_job {
+    outbox_sink *s;
+    int64_t from_ms, cursor, seq;
+} replay_job;
+
+static int replay_run(store_conn *c, void *arg)
+{
+    replay_job *j = arg;
+    int err = store_seq_before_time(c, j->from_ms, &j->seq);
+    if (err)
+        return err;
+    if (j->seq > j->cursor)
+        j->seq = j->cursor; /* never forwards: that would skip events */
+    return store_sink_set_cursor(c, j->s->name, j->seq, ob_now_ms());
+}
+
+static void replay_done(int status, void *arg)
+{
+    replay_job *j = arg;
+    outbox_sink *s = j->s;
+    outbox_op_cb cb = s->replay_cb;
+    void *ud = s->replay_ud;
+    s->is_replay_pending = s->is_replay_running = false;
+    s->replay_cb = NULL;
+    if (!status) {
+        win_clear(s);
+        s->cursor = s->saved_cursor = s->read_pos = j->seq;
+        s->dead_read_pos = 0;
+        s->is_dead_retry_wanted = true;
+        SB_INFO(SUB, "sink %s: replaying after seq %lld", s->name, (long long)j->seq);
+    }
+    int64_t seq = j->seq;
+    free(j);
+    s->ob->pending_jobs--;
+    if (cb)
+        cb(status, seq, ud);
+    if (s->ob->is_closing)
+        ob_maybe_finish_close(s->ob);
+    else
+        pump(s);
+}
+
+static void start_replay(outbox_sink *s)
+{
+    replay_job *j = calloc(1, sizeof *j);
+    int err = SB_ENOMEM;
+    if (j) {
+        *j = (replay_job){s, s->replay_from_ms, s->cursor, 0};
+        err = store_writer_submit(s->ob->writer, replay_run, replay_done, j);
+    }
+    if (err) {
+        free(j);
+        outbox_op_cb cb = s->replay_cb;
+        s->is_replay_pending = false;
+        s->replay_cb = NULL;
+        if (cb)
+            cb(err, 0, s->replay_ud);
+        return;
+    }
+    s->ob->pending_jobs++;
+    s->is_replay_running = true;
+}
+
+static void pump_once(outbox_sink *s)
+{
+    if (!s->is_started || s->ob->is_closing)
+        return;
+    if (s->is_replay_pending) {
+        if (!s->inflight && !s->is_loading && !s->is_replay_running)
+            start_replay(s);
+        return; /* nothing new goes out until the cursor moved back */
+    }
+    int64_t committed = outbox_committed_seq(s->ob);
+    int room = s->cfg.window - (int)s->n;
+    int64_t now = ob_now_ms();
+    if (!s->is_loading && room >= s->cfg.batch_max && now >= s->load_not_before &&
+        (s->read_pos < committed || s->is_dead_retry_wanted))
+        start_load(s, committed, room);
+    while (s->inflight < (size_t)s->cfg.max_inflight && deliver_one(s, now))
+        ;
+    arm_timer(s, now);
+}
+
+static void pump(outbox_sink *s)
+{
+    if (s->is_pumping) {
+        s->is_repump = true;
+        return;
+    }
+    s->is_pumping = true;
+    do {
+        s->is_repump = false;
+        pump_once(s);
+    } while (s->is_repump);
+    s->is_pumping = false;
+}
+
+void ob_sink_pump(outbox_sink *s)
+{
+    pump(s);
+}
+
+/* --- lifecycle ------------------------------------------------------------------------------ */
+
+int ob_sink_create(outbox *ob, const outbox_sink_config *cfg, const outbox_sink_ops *ops,
+                   void *impl, outbox_sink **out)
+{
+    outbox_sink *s = calloc(1, sizeof *s);
+    if (!s)
+        return SB_ENOMEM;
+    size_t n = strlen(cfg->name);
+    if (!(s->name = malloc(n + 1))) {
+        free(s);
+        return SB_ENOMEM;
+    }
+    memcpy(s->name, cfg->name, n + 1);
+    s->ob = ob;
+    s->cfg = *cfg;
+    s->cfg.name = s->name;
+    if (s->cfg.batch_max <= 0)
+        s->cfg.batch_max = 100;
+    if (s->cfg.max_inflight <= 0)
+        s->cfg.max_inflight = 1;
+    if (s->cfg.window <= 0)
+        s->cfg.window = 4096;
+    if (s->cfg.window < s->cfg.batch_max)
+        s->cfg.window = s->cfg.batch_max;
+    if (!s->cfg.max_attempts)
+        s->cfg.max_attempts = 10;
+    if (s->cfg.max_age_ms <= 0)
+        s->cfg.max_age_ms = 24LL * 3600 * 1000;
+    if (!s->cfg.backoff_base_ms)
+        s->cfg.backoff_base_ms = 500;
+    if (!s->cfg.backoff_max_ms)
+        s->cfg.backoff_max_ms = 300000;
+    s->ops = ops;
+    s->impl = impl;
+    s->set_cap = 16;
+    while (s->set_cap < 2 * ((size_t)s->cfg.window + (size_t)s->cfg.batch_max))
+        s->set_cap *= 2;
+    if (!(s->set = calloc(s->set_cap, sizeof *s->set))) {
+        free(s->name);
+        free(s);
+        return SB_ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+typedef struct start_job {
+    outbox_sink *s;
+    int64_t cursor;
+} start_job;
+
+static int start_run(store_conn *c, void *arg)
+{
+    start_job *j = arg;
+    int64_t start = 0;
+    int err = 0;
+    if (j->s->cfg.is_start_at_end)
+        err = store_last_seq(c, &start);
+    if (!err)
+        err = store_sink_cursor(c, j->s->name, start, &j->cursor);
+    return err;
+}
+
+static void start_done(int status, void *arg)
+{
+    start_job *j = arg;
+    outbox_sink *s = j->s;
+    s->ob->pending_jobs--;
+    if (status) {
+        SB_ERROR(SUB, "sink %s: cannot read its cursor: %s", s->name, sb_strerror(status));
+        snprintf(s->last_error, sizeof s->last_error, "cursor: %s", sb_strerror(status));
+    } else {
+        s->cursor = s->saved_cursor = s->read_pos = j->cursor;
+        s->is_started = true;
+        s->is_dead_retry_wanted = true; /* dead letters marked for retry while we were down */
+        SB_INFO(SUB, "sink %s (%s) starts after seq %lld", s->name, s->ops->kind,
+                (long long)s->cursor);
+    }
+    free(j);
+    if (s->ob->is_closing)
+        ob_maybe_finish_close(s->ob);
+    else
+        pump(s);
+}
+
+int ob_sink_start(outbox_sink *s)
+{
+    start_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return SB_ENOMEM;
+    j->s = s;
+    int err = store_writer_submit(s->ob->writer, start_run, start_done, j);
+    if (err) {
+        free(j);
+        return err;
+    }
+    s->ob->pending_jobs++;
+    uv_timer_init(s->ob->loop, &s->timer);
+    s->timer.data = s;
+    return 0;
+}
+
+bool ob_sink_is_idle(const outbox_sink *s)
+{
+    return !s->inflight && !s->is_loading && !s->is_replay_running;
+}
+
+void ob_sink_request_dead_retry(outbox_sink *s)
+{
+    s->is_dead_retry_wanted = true;
+}
+
+int ob_sink_replay(outbox_sink *s, int64_t from_ms, outbox_op_cb cb, void *ud)
+{
+    if (s->is_replay_pending)
+        return SB_EINVAL;
+    s->is_replay_pending = true;
+    s->replay_from_ms = from_ms;
+    s->replay_cb = cb;
+    s->replay_ud = ud;
+    pump(s);
+    return 0;
+}
+
+static void on_sink_timer_closed(uv_handle_t *h)
+{
+    outbox_sink *s = h->data;
+    s->is_handle_closed = true;
+    ob_handle_closed(s->ob);
+}
+
+void ob_sink_close_handles(outbox_sink *s)
+{
+    s->ob->handles_open++;
+    s->timer.data = s;
+    uv_close((uv_handle_t *)&s->timer, on_sink_timer_closed);
+}
+
+void ob_sink_free(outbox_sink *s)
+{
+    if (s->is_replay_pending && s->replay_cb)
+        s->replay_cb(SB_ECANCELED, 0, s->replay_ud);
+    win_clear(s);
+    free(s->win);
+    free(s->set);
+    store_close(s->rconn);
+    if (s->ops->free && s->impl)
+        s->ops->free(s->impl);
+    free(s->name);
+    free(s);
+}
