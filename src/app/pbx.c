@@ -17,6 +17,7 @@ typedef struct app_pbx {
     char *name;
     ami_client *client;
     sb_app *app;
+    ami_client_state last; /* last state logged at info level */
 } app_pbx;
 
 struct app_pbx_set {
@@ -46,10 +47,15 @@ void app_pbx_client_config(const sb_config_pbx *p, ami_client_config *out)
     out->reconnect_max_ms = p->reconnect_max_ms;
 }
 
+/* Every change of state at info level; repeats of a state (each retry while the PBX is down)
+ * at debug level, since the client already reports each new failure once. */
 static void on_state(ami_client *c, ami_client_state st, const char *why, void *ud)
 {
-    (void)ud;
-    SB_INFO(LOG_SUB, "%s: %s (%s)", ami_client_name(c), ami_client_state_name(st), why);
+    app_pbx *p = ud;
+    sb_log_level lvl = st == p->last ? SB_LOG_DEBUG : SB_LOG_INFO;
+    p->last = st;
+    if (sb_log_enabled(lvl))
+        sb_log(lvl, LOG_SUB, "%s: %s (%s)", ami_client_name(c), ami_client_state_name(st), why);
 }
 
 static void on_ready(ami_client *c, bool reconnected, void *ud)
@@ -84,6 +90,7 @@ static int pbx_add(sb_app *app, const sb_config_pbx *cp)
     if (!p)
         goto fail;
     p->app = app;
+    p->last = AMI_STATE_STOPPED;
     p->name = strdup(cp->name);
     if (!p->name)
         goto fail;
