@@ -823,7 +823,6 @@ static void attempt_start(ami_client *c)
     char port[16];
     struct sockaddr_in *s4 = (struct sockaddr_in *)&c->addrs[0];
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&c->addrs[0];
-    set_state(c, AMI_STATE_CONNECTING, "connecting");
     uv_timer_start(&c->conn_timer, on_conn_deadline, c->cfg.connect_timeout_ms, 0);
     c->naddrs = 0;
     c->addr_next = 0;
@@ -1144,6 +1143,7 @@ int ami_client_start(ami_client *c)
     c->auth_failing = false;
     c->backoff_attempt = 0;
     c->last_failure[0] = '\0';
+    set_state(c, AMI_STATE_CONNECTING, "connecting");
     attempt_start(c);
     return 0;
 }

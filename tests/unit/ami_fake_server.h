@@ -69,6 +69,7 @@ struct fake_srv {
     bool ignore_ping;       /* never answer Ping (stall tests) */
     bool deny_filter;       /* answer Filter with "Permission denied" */
     bool raw;               /* every action goes to on_action (replay tests) */
+    bool no_banner;         /* accept, then say nothing (connect/login timeout tests) */
     fs_action_fn on_action; /* other actions; NULL: "Invalid/unknown command" */
     void *ud;
     /* Fixture replay */
@@ -384,12 +385,15 @@ static inline void fs_on_connection(uv_stream_t *l, int status)
         return;
     }
     s->accepts++;
-    if (s->banner)
+    if (s->no_banner) {
+        /* say nothing */
+    } else if (s->banner) {
         fs_sendf(fc, "%s\r\n", s->banner);
-    else if (s->fx)
+    } else if (s->fx) {
         fs_sendf(fc, "%.*s\r\n", (int)s->fx_banner.len, s->fx_banner.ptr);
-    else
+    } else {
         fs_sendf(fc, "Asterisk Call Manager/11.0.0\r\n");
+    }
     uv_read_start((uv_stream_t *)&fc->tcp, fs_alloc, fs_read);
 }
 
