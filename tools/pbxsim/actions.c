@@ -914,6 +914,7 @@ static void act_originate(sim_session *s, const ami_packet *p)
     } else {
         add_var(vars, &nv, "CALLERNUM", SB_SLICE_LIT("<unknown>"));
         add_var(vars, &nv, "CALLERNAME", SB_SLICE_LIT("<unknown>"));
+        add_var(vars, &nv, "CALLERID", SB_SLICE_LIT(""));
     }
     const char *vp[16];
     for (size_t i = 0; i < nv; i++)
