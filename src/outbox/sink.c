@@ -204,7 +204,8 @@ static int list_add(ent_list *l, ob_ent *e)
 static void list_free(ent_list *l)
 {
     for (size_t i = 0; i < l->n; i++)
-        ob_ent_unref(l->v[i]);
+        if (l->v[i])
+            ob_ent_unref(l->v[i]);
     free(l->v);
     l->v = NULL;
     l->n = l->cap = 0;

@@ -1,0 +1,662 @@
+/* test_outbox.c: the outbox with scripted test sinks: order, retries with back-off, dead letters,
+ * a down sink not holding back another, per-call order for partitioned sinks, filters, restart
+ * from the stored cursor, retry/replay operations, retention and the size watch. */
+#include "testutil.h"
+
+#include "core/error.h"
+#include "outbox/outbox.h"
+#include "outbox_test_sink.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+typedef struct fx {
+    char dir[64];
+    char db[128];
+    uv_loop_t loop;
+    outbox *ob;
+    int durable, durable_err, exist, closed;
+    int64_t last_seq;
+    bool is_ordered;
+} fx;
+
+static void fx_open_outbox(fx *f, const outbox_options *o)
+{
+    outbox_options opt = o ? *o : (outbox_options){0};
+    opt.path = f->db;
+    assert_int_equal(outbox_open(&f->loop, &opt, &f->ob), 0);
+}
+
+static void fx_init(fx *f)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/sb-outbox-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db, sizeof f->db, "%s/store.db", f->dir);
+    uv_loop_init(&f->loop);
+    f->is_ordered = true;
+}
+
+static void on_tick(uv_timer_t *t) {}
+
+/* Runs the loop until pred(ud) or timeout; returns whether pred became true. */
+static bool run_until(fx *f, bool (*pred)(void *), void *ud, int timeout_ms)
+{
+    uv_timer_t tick;
+    uv_timer_init(&f->loop, &tick);
+    uv_timer_start(&tick, on_tick, 2, 2);
+    uint64_t end = uv_now(&f->loop) + (uint64_t)timeout_ms;
+    bool ok;
+    while (!(ok = pred(ud)) && uv_now(&f->loop) < end)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    return ok;
+}
+
+static void run_ms(fx *f, int ms)
+{
+    uv_timer_t tick;
+    uv_timer_init(&f->loop, &tick);
+    uv_timer_start(&tick, on_tick, 2, 2);
+    uint64_t end = uv_now(&f->loop) + (uint64_t)ms;
+    while (uv_now(&f->loop) < end)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+static void on_closed(void *ud)
+{
+    fx *f = ud;
+    f->closed++;
+}
+
+static bool is_closed(void *ud)
+{
+    return ((fx *)ud)->closed > 0;
+}
+
+static void fx_close_outbox(fx *f)
+{
+    int before = f->closed;
+    outbox_close(f->ob, on_closed, f);
+    assert_true(run_until(f, is_closed, f, 5000));
+    assert_int_equal(f->closed, before + 1);
+    f->closed = 0;
+    f->ob = NULL;
+}
+
+static void fx_fini(fx *f)
+{
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    const char *suffix[] = {"", "-wal", "-shm"};
+    char p[160];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", f->db, suffix[i]);
+        unlink(p);
+    }
+    assert_int_equal(rmdir(f->dir), 0);
+}
+
+static void on_durable(int status, int64_t seq, void *ud)
+{
+    fx *f = ud;
+    if (status == SB_EEXIST)
+        f->exist++;
+    else if (status)
+        f->durable_err++;
+    else {
+        if (seq <= f->last_seq)
+            f->is_ordered = false;
+        f->last_seq = seq;
+        f->durable++;
+    }
+}
+
+/* Appends n events "prefix-i" with call keys key(i); time increases 1 ms per event from t0. */
+static void append_n(fx *f, const char *prefix, int n, int nkeys, int64_t t0)
+{
+    char id[64], key[24], payload[128];
+    for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof id, "%s-%d", prefix, i);
+        snprintf(key, sizeof key, "call-%d", nkeys ? i % nkeys : 0);
+        int len =
+            snprintf(payload, sizeof payload, "{\"id\":\"%s\",\"type\":\"call.started\"}", id);
+        store_event ev = {0, id, "call.started", "pbx1", key, t0 + i, payload, (size_t)len};
+        assert_int_equal(outbox_append(f->ob, &ev, on_durable, f), 0);
+    }
+}
+
+/* Every seq 1..n was accepted, and the LAST acceptance of each seq comes after the last one of
+ * every smaller seq: what a receiver that keeps the latest copy sees is in order. */
+static bool final_order_ok(const tsink *t, int64_t n)
+{
+    int64_t *last = calloc((size_t)n + 1, sizeof *last);
+    for (int i = 0; i < t->ok && i < TS_MAX; i++)
+        if (t->ok_seq[i] >= 1 && t->ok_seq[i] <= n)
+            last[t->ok_seq[i]] = i + 1;
+    bool ok = true;
+    for (int64_t s = 1; s <= n; s++)
+        if (!last[s] || (s > 1 && last[s] < last[s - 1]))
+            ok = false;
+    free(last);
+    return ok;
+}
+
+typedef struct waitok {
+    tsink *t;
+    int want;
+} waitok;
+
+static bool has_ok(void *ud)
+{
+    waitok *w = ud;
+    return w->t->ok >= w->want;
+}
+
+static bool has_durable_ud(void *ud)
+{
+    fx *f = ((void **)ud)[0];
+    int want = *(int *)((void **)ud)[1];
+    return f->durable + f->exist + f->durable_err >= want;
+}
+
+static void wait_durable(fx *f, int want)
+{
+    void *arg[2] = {f, &want};
+    assert_true(run_until(f, has_durable_ud, arg, 10000));
+}
+
+static void test_outbox_delivers_in_order_once(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_open_outbox(&f, NULL);
+    tsink t;
+    ts_init(&t, &f.loop, NULL);
+    t.is_async = true;
+    outbox_sink_config cfg = {.name = "hook", .batch_max = 50};
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), SB_EEXIST);
+    append_n(&f, "a", 3000, 7, 1000);
+    assert_int_equal(f.durable, 0); /* durable only once the writer committed */
+    waitok w = {&t, 3000};
+    assert_true(run_until(&f, has_ok, &w, 10000));
+    assert_int_equal(f.durable, 3000);
+    assert_true(f.is_ordered);
+    run_ms(&f, 20);
+    assert_int_equal(t.ok, 3000); /* exactly once: nothing more came */
+    assert_int_equal(t.attempts, 3000);
+    for (int i = 0; i < 3000; i++)
+        assert_int_equal(t.ok_seq[i], i + 1);
+    assert_true(t.max_batch_seen <= 50);
+    assert_true(t.deliver_calls >= 3000 / 50);
+    outbox_sink_stats st;
+    assert_int_equal(outbox_sink_stats_get(f.ob, "hook", &st), 0);
+    assert_int_equal(st.cursor, 3000);
+    assert_int_equal(st.delivered, 3000);
+    assert_int_equal(outbox_sink_stats_get(f.ob, "nope", &st), SB_ENOTFOUND);
+    fx_close_outbox(&f);
+    assert_int_equal(t.free_calls, 1);
+    /* The cursor reached the store. */
+    store_sink_status ss;
+    assert_int_equal(outbox_admin_status(f.db, "hook", &ss), 0);
+    assert_int_equal(ss.cursor, 3000);
+    assert_int_equal(ss.pending, 0);
+    assert_int_equal(ss.dead, 0);
+    ts_fini(&t);
+    fx_fini(&f);
+}
+
+/* Event seq 3 fails until its 3rd attempt; strict order: seq 4.. wait for it. */
+static outbox_result fail_seq3_twice(tsink *t, const outbox_event *ev)
+{
+    if (ev->seq == 3 && ev->attempt < 3)
+        return (outbox_result){OUTBOX_RETRY, 0, "HTTP 503"};
+    return (outbox_result){OUTBOX_OK, 0, NULL};
+}
+
+static void test_outbox_retries_with_backoff_in_order(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_open_outbox(&f, NULL);
+    tsink t;
+    ts_init(&t, &f.loop, fail_seq3_twice);
+    outbox_sink_config cfg = {
+        .name = "hook", .batch_max = 4, .backoff_base_ms = 40, .backoff_max_ms = 1000};
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
+    append_n(&f, "r", 10, 1, 1000);
+    waitok w = {&t, 10};
+    assert_true(run_until(&f, has_ok, &w, 5000));
+    run_ms(&f, 20);
+    /* 4 was taken in the batches where 3 failed, and sent again after 3: 3 copies. */
+    int n4 = 0;
+    for (int i = 0; i < t.ok; i++)
+        n4 += t.ok_seq[i] == 4;
+    assert_int_equal(n4, 3);
+    assert_true(final_order_ok(&t, 10));
+    assert_int_equal(t.ok_seq[t.ok - 1], 10);
+    /* Attempts of seq 3: numbered 1, 2, 3, spaced by the back-off (>= half the delay: jitter). */
+    uint64_t at[3];
+    int k = 0;
+    for (int i = 0; i < t.attempts && i < TS_MAX; i++)
+        if (t.att_seq[i] == 3) {
+            assert_true(k < 3);
+            assert_int_equal(t.att_no[i], (uint32_t)k + 1);
+            at[k++] = t.att_ms[i];
+        }
+    assert_int_equal(k, 3);
+    assert_true(at[1] - at[0] >= 20);
+    assert_true(at[2] - at[1] >= 40); /* doubled */
+    outbox_sink_stats st;
+    assert_int_equal(outbox_sink_stats_get(f.ob, "hook", &st), 0);
+    assert_int_equal(st.retried, 2);
+    assert_int_equal(st.dead, 0);
+    assert_string_equal(st.last_error, "HTTP 503");
+    fx_close_outbox(&f);
+    store_sink_status ss;
+    assert_int_equal(outbox_admin_status(f.db, "hook", &ss), 0);
+    assert_int_equal(ss.cursor, 10);
+    assert_int_equal(ss.retrying, 0); /* cleared after success */
+    ts_fini(&t);
+    fx_fini(&f);
+}
+
+typedef struct opres {
+    int calls, status;
+    int64_t count;
+} opres;
+
+static void on_op(int status, int64_t count, void *ud)
+{
+    opres *o = ud;
+    o->calls++;
+    o->status = status;
+    o->count = count;
+}
+
+static bool op_done(void *ud)
+{
+    return ((opres *)ud)->calls > 0;
+}
+
+static outbox_result always_fail_seq2(tsink *t, const outbox_event *ev)
+{
+    if (ev->seq == 2)
+        return (outbox_result){OUTBOX_RETRY, 0, "connection refused"};
+    if (ev->seq == 4)
+        return (outbox_result){OUTBOX_DEAD, 0, "HTTP 400 bad event"};
+    return (outbox_result){OUTBOX_OK, 0, NULL};
+}
+
+static int count_dead(const store_dead *d, void *ud)
+{
+    int *n = ud;
+    n[0]++;
+    n[1 + (n[0] - 1) % 4] = (int)d->ev.seq;
+    return 0;
+}
+
+static void test_outbox_dead_letters_then_retry_op(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_open_outbox(&f, NULL);
+    tsink t;
+    ts_init(&t, &f.loop, always_fail_seq2);
+    outbox_sink_config cfg = {.name = "hook",
+                              .batch_max = 10,
+                              .max_attempts = 3,
+                              .backoff_base_ms = 5,
+                              .backoff_max_ms = 10};
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
+    append_n(&f, "d", 6, 1, 1000);
+    outbox_sink_stats st;
+    waitok w = {&t, 4}; /* 1, 3, 5, 6 (3, 5, 6 also in the batches where 2 failed) */
+    assert_true(run_until(&f, has_ok, &w, 5000));
+    run_ms(&f, 50);
+    assert_int_equal(t.ok_seq[t.ok - 1], 6);
+    assert_int_equal(t.ok_seq[t.ok - 2], 5);
+    assert_int_equal(t.ok_seq[t.ok - 3], 3); /* after 2 was given up */
+    int before_retry = t.ok;
+    int tries2 = 0, tries4 = 0;
+    for (int i = 0; i < t.attempts; i++) {
+        tries2 += t.att_seq[i] == 2;
+        tries4 += t.att_seq[i] == 4;
+    }
+    assert_int_equal(tries2, 3); /* max_attempts */
+    /* 4 was offered only alongside 2 (its verdicts were void while 2 failed before it); once 2
+     * was given up, its DEAD verdict counted and it was never offered again. */
+    assert_int_equal(tries4, 3);
+    assert_int_equal(outbox_sink_stats_get(f.ob, "hook", &st), 0);
+    assert_int_equal(st.dead, 2);
+    assert_int_equal(st.cursor, 6);
+
+    /* The dead letters are in the store with their last error. */
+    store_sink_status ss;
+    assert_int_equal(outbox_admin_status(f.db, "hook", &ss), 0);
+    assert_int_equal(ss.dead, 2);
+
+    /* The receiver is fixed; `outbox retry` delivers both, then the dead letters are gone. */
+    t.decide = ts_ok;
+    opres op = {0};
+    assert_int_equal(outbox_retry(f.ob, "nope", 0, on_op, &op), SB_ENOTFOUND);
+    assert_int_equal(outbox_retry(f.ob, "hook", 0, on_op, &op), 0);
+    assert_true(run_until(&f, op_done, &op, 5000));
+    assert_int_equal(op.calls, 1);
+    assert_int_equal(op.status, 0);
+    assert_int_equal(op.count, 2);
+    w.want = before_retry + 2;
+    assert_true(run_until(&f, has_ok, &w, 5000));
+    run_ms(&f, 30);
+    assert_int_equal(t.ok, before_retry + 2);
+    assert_int_equal(t.ok_seq[before_retry], 2);
+    assert_int_equal(t.ok_seq[before_retry + 1], 4);
+    fx_close_outbox(&f);
+    assert_int_equal(outbox_admin_status(f.db, "hook", &ss), 0);
+    assert_int_equal(ss.dead, 0);
+    store_conn *c = NULL;
+    assert_int_equal(store_open(f.db, STORE_OPEN_READ, NULL, &c), 0);
+    int dn[5] = {0};
+    assert_int_equal(store_dead_scan(c, "hook", 0, false, 0, count_dead, dn), 0);
+    assert_int_equal(dn[0], 0);
+    store_close(c);
+    ts_fini(&t);
+    fx_fini(&f);
+}
+
+static outbox_result always_retry(tsink *t, const outbox_event *ev)
+{
+    return (outbox_result){OUTBOX_RETRY, 0, "down"};
+}
+
+static void test_outbox_down_sink_does_not_hold_back_others(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_open_outbox(&f, NULL);
+    tsink down, up;
+    ts_init(&down, &f.loop, always_retry);
+    ts_init(&up, &f.loop, NULL);
+    up.is_async = true;
+    outbox_sink_config cd = {.name = "down", .backoff_base_ms = 60000};
+    outbox_sink_config cu = {.name = "up"};
+    assert_int_equal(outbox_add_sink(f.ob, &cd, &ts_ops, &down, NULL), 0);
+    assert_int_equal(outbox_add_sink(f.ob, &cu, &ts_ops, &up, NULL), 0);
+    append_n(&f, "x", 500, 3, 1000);
+    waitok w = {&up, 500};
+    assert_true(run_until(&f, has_ok, &w, 5000));
+    run_ms(&f, 20);
+    assert_int_equal(down.ok, 0);
+    /* One batch (what was committed then, at most 100), then waiting a minute. */
+    assert_true(down.attempts >= 1 && down.attempts <= 100);
+    assert_int_equal(down.deliver_calls, 1);
+    assert_int_equal(down.att_seq[0], 1);
+    outbox_sink_stats st;
+    assert_int_equal(outbox_sink_stats_get(f.ob, "down", &st), 0);
+    assert_int_equal(st.cursor, 0);
+    assert_int_equal(st.waiting, 1); /* strict order: only the head waits, the rest is queued */
+    assert_int_equal(outbox_sink_stats_get(f.ob, "up", &st), 0);
+    assert_int_equal(st.cursor, 500);
+    fx_close_outbox(&f);
+    assert_int_equal(down.free_calls, 1);
+    assert_int_equal(up.free_calls, 1);
+    /* The down sink's retry state survived: attempt 1 recorded for seq 1. */
+    store_conn *c = NULL;
+    assert_int_equal(store_open(f.db, STORE_OPEN_READ, NULL, &c), 0);
+    store_sink_status ss;
+    assert_int_equal(store_sink_status_get(c, "down", &ss), 0);
+    assert_int_equal(ss.cursor, 0);
+    assert_int_equal(ss.pending, 500);
+    assert_int_equal(ss.retrying, 1);
+    store_close(c);
+    ts_fini(&down);
+    ts_fini(&up);
+    fx_fini(&f);
+}
+
+/* Partitioned: the first event of call-0 fails twice; other calls flow meanwhile. */
+static outbox_result fail_first_of_call0(tsink *t, const outbox_event *ev)
+{
+    if (ev->seq == 1 && ev->attempt < 3)
+        return (outbox_result){OUTBOX_RETRY, 0, "busy"};
+    return (outbox_result){OUTBOX_OK, 0, NULL};
+}
+
+static void test_outbox_partitioned_keeps_order_per_call(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_open_outbox(&f, NULL);
+    tsink t;
+    ts_init(&t, &f.loop, fail_first_of_call0);
+    t.is_async = true;
+    outbox_sink_config cfg = {.name = "sqs",
+                              .is_partitioned = true,
+                              .batch_max = 8,
+                              .max_inflight = 4,
+                              .backoff_base_ms = 30,
+                              .backoff_max_ms = 60};
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
+    enum { N = 400, KEYS = 5 };
+    append_n(&f, "p", N, KEYS, 1000);
+    waitok w = {&t, N};
+    assert_true(run_until(&f, has_ok, &w, 10000));
+    run_ms(&f, 20);
+    /* Per call: the last acceptance of each event comes after those of the earlier events of the
+     * same call (events taken in a batch where an earlier event of their call failed are sent
+     * again). Every event was accepted. */
+    int *last_at = calloc(N + 1, sizeof *last_at);
+    for (int i = 0; i < t.ok; i++)
+        last_at[t.ok_seq[i]] = i + 1;
+    for (int s = 1; s <= N; s++) {
+        assert_true(last_at[s] > 0);
+        if (s > KEYS)
+            assert_true(last_at[s] > last_at[s - KEYS]); /* same call: seq s - KEYS */
+    }
+    /* Other calls did not wait for call-0's retries: most of them went before its first event. */
+    int others_before = 0;
+    for (int i = 0; i < last_at[1] - 1; i++)
+        others_before += strcmp(t.ok_key[i], "call-0") != 0;
+    assert_true(others_before >= (N / KEYS) * (KEYS - 1) / 2);
+    free(last_at);
+    fx_close_outbox(&f);
+    store_sink_status ss;
+    assert_int_equal(outbox_admin_status(f.db, "sqs", &ss), 0);
+    assert_int_equal(ss.cursor, N);
+    ts_fini(&t);
+    fx_fini(&f);
+}
+
+static bool wants_even(void *impl, const outbox_event *ev)
+{
+    return ev->seq % 2 == 0;
+}
+
+static void test_outbox_filter_skips_and_restart_resumes(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_open_outbox(&f, NULL);
+    tsink t;
+    ts_init(&t, &f.loop, NULL);
+    outbox_sink_ops ops = ts_ops;
+    ops.wants = wants_even;
+    outbox_sink_config cfg = {.name = "even"};
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ops, &t, NULL), 0);
+    append_n(&f, "f", 100, 1, 1000);
+    waitok w = {&t, 50};
+    assert_true(run_until(&f, has_ok, &w, 5000));
+    run_ms(&f, 20);
+    assert_int_equal(t.attempts, 50);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(t.ok_seq[i], 2 * (i + 1));
+    /* A duplicate id is durable already and is not stored twice. */
+    append_n(&f, "f", 1, 1, 1000);
+    wait_durable(&f, 101);
+    assert_int_equal(f.exist, 1);
+    fx_close_outbox(&f);
+    assert_int_equal(f.durable, 100);
+
+    /* Restart: nothing old is delivered again, new events are. */
+    fx_open_outbox(&f, NULL);
+    tsink t2;
+    ts_init(&t2, &f.loop, NULL);
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ops, &t2, NULL), 0);
+    append_n(&f, "g", 10, 1, 5000);
+    w = (waitok){&t2, 5};
+    assert_true(run_until(&f, has_ok, &w, 5000));
+    run_ms(&f, 20);
+    assert_int_equal(t2.attempts, 5);
+    assert_int_equal(t2.ok_seq[0], 102);
+    /* A new sink that starts at the end gets only what comes after it. */
+    tsink t3;
+    ts_init(&t3, &f.loop, NULL);
+    outbox_sink_config c3 = {.name = "late", .is_start_at_end = true};
+    assert_int_equal(outbox_add_sink(f.ob, &c3, &ts_ops, &t3, NULL), 0);
+    run_ms(&f, 20);
+    append_n(&f, "h", 3, 1, 6000);
+    w = (waitok){&t3, 3};
+    assert_true(run_until(&f, has_ok, &w, 5000));
+    run_ms(&f, 20);
+    assert_int_equal(t3.ok, 3);
+    assert_int_equal(t3.ok_seq[0], 111);
+    fx_close_outbox(&f);
+    ts_fini(&t);
+    ts_fini(&t2);
+    ts_fini(&t3);
+    fx_fini(&f);
+}
+
+static void test_outbox_replay_from_time(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_open_outbox(&f, NULL);
+    tsink t;
+    ts_init(&t, &f.loop, NULL);
+    t.is_async = true;
+    outbox_sink_config cfg = {.name = "hook", .batch_max = 7};
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
+    append_n(&f, "y", 100, 1, 10000); /* seq i+1 at time 10000 + i */
+    waitok w = {&t, 100};
+    assert_true(run_until(&f, has_ok, &w, 5000));
+    opres o = {0};
+    assert_int_equal(outbox_replay(f.ob, "nope", 0, on_op, &o), SB_ENOTFOUND);
+    assert_int_equal(outbox_replay(f.ob, "hook", 10049, on_op, &o), 0);
+    assert_int_equal(outbox_replay(f.ob, "hook", 10049, on_op, &o), SB_EINVAL);
+    assert_true(run_until(&f, op_done, &o, 5000));
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, 0);
+    assert_int_equal(o.count, 49);
+    w.want = 151;
+    assert_true(run_until(&f, has_ok, &w, 5000));
+    run_ms(&f, 20);
+    assert_int_equal(t.ok, 151);
+    for (int i = 0; i < 51; i++)
+        assert_int_equal(t.ok_seq[100 + i], 50 + i);
+    fx_close_outbox(&f);
+    assert_int_equal(o.calls, 1);
+
+    /* Offline replay (daemon stopped) moves the stored cursor back, never forwards. */
+    int64_t cur = -1;
+    assert_int_equal(outbox_admin_replay(f.db, "hook", 10090, &cur), 0);
+    assert_int_equal(cur, 90);
+    assert_int_equal(outbox_admin_replay(f.db, "hook", 99999, &cur), 0);
+    assert_int_equal(cur, 90);
+    ts_fini(&t);
+    fx_fini(&f);
+}
+
+typedef struct sizes {
+    int calls;
+    bool warn, max;
+    int64_t bytes;
+} sizes;
+
+static void on_size(int64_t bytes, bool is_over_warn, bool is_over_max, void *ud)
+{
+    sizes *s = ud;
+    s->calls++;
+    s->bytes = bytes;
+    s->warn = is_over_warn;
+    s->max = is_over_max;
+}
+
+static void test_outbox_prunes_delivered_and_watches_size(void **state)
+{
+    fx f;
+    fx_init(&f);
+    sizes sz = {0};
+    outbox_options o = {.retention_ms = 1,
+                        .size_warn_bytes = 1,
+                        .size_max_bytes = 1LL << 40,
+                        .on_size = on_size,
+                        .on_size_ud = &sz};
+    fx_open_outbox(&f, &o);
+    tsink t, slow;
+    ts_init(&t, &f.loop, NULL);
+    ts_init(&slow, &f.loop, always_retry);
+    outbox_sink_config cfg = {.name = "hook"};
+    outbox_sink_config cs = {.name = "slow", .backoff_base_ms = 60000};
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
+    assert_int_equal(outbox_add_sink(f.ob, &cs, &ts_ops, &slow, NULL), 0);
+    append_n(&f, "z", 200, 1, 1000);
+    waitok w = {&t, 200};
+    assert_true(run_until(&f, has_ok, &w, 5000));
+    /* The slow sink has delivered nothing: nothing may be pruned. */
+    opres op = {0};
+    assert_int_equal(outbox_prune_now(f.ob, on_op, &op), 0);
+    assert_true(run_until(&f, op_done, &op, 5000));
+    assert_int_equal(op.status, 0);
+    assert_int_equal(op.count, 0);
+    assert_true(sz.calls >= 1);
+    assert_true(sz.warn);
+    assert_false(sz.max);
+    fx_close_outbox(&f);
+
+    /* Without the slow sink, everything delivered and older than the retention goes. */
+    sz = (sizes){0};
+    o.size_max_bytes = 2; /* tiny: appends are refused once the check ran */
+    fx_open_outbox(&f, &o);
+    tsink t2;
+    ts_init(&t2, &f.loop, NULL);
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t2, NULL), 0);
+    op = (opres){0};
+    run_ms(&f, 20);
+    assert_int_equal(outbox_prune_now(f.ob, on_op, &op), 0);
+    assert_true(run_until(&f, op_done, &op, 5000));
+    assert_int_equal(op.count, 200);
+    assert_true(sz.calls >= 1);
+    assert_true(sz.max);
+    store_event ev = {0, "refused", "t", "", "", 1, "{}", 2};
+    assert_int_equal(outbox_append(f.ob, &ev, on_durable, &f), SB_ETOOBIG);
+    assert_int_equal(t2.attempts, 0);
+    fx_close_outbox(&f);
+    assert_int_equal(outbox_append == NULL, 0);
+    ts_fini(&t);
+    ts_fini(&slow);
+    ts_fini(&t2);
+    fx_fini(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outbox_delivers_in_order_once),
+        cmocka_unit_test(test_outbox_retries_with_backoff_in_order),
+        cmocka_unit_test(test_outbox_dead_letters_then_retry_op),
+        cmocka_unit_test(test_outbox_down_sink_does_not_hold_back_others),
+        cmocka_unit_test(test_outbox_partitioned_keeps_order_per_call),
+        cmocka_unit_test(test_outbox_filter_skips_and_restart_resumes),
+        cmocka_unit_test(test_outbox_replay_from_time),
+        cmocka_unit_test(test_outbox_prunes_delivered_and_watches_size),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
