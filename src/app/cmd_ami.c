@@ -61,7 +61,8 @@ typedef struct tail_conn {
 
 struct ami_cmd {
     uv_loop_t loop;
-    const char *cmd; /* "switchboard ami tail" */
+    const char *cmd;    /* "switchboard ami tail" */
+    const char *action; /* ami action: its name */
     sb_config *cfg;
     app_demo *demo;
     bool json;
@@ -276,7 +277,7 @@ static void on_result(ami_client *c, const ami_result *r, void *ud)
                      ami_packet_value(r->complete, "Response").ptr, reason);
         }
     }
-    fprintf(stderr, "%s: %s%s%s\n", x->cmd, sb_strerror(r->status), msg[0] ? ": " : "", msg);
+    fprintf(stderr, "%s: %s: %s\n", x->cmd, x->action, msg[0] ? msg : sb_strerror(r->status));
     finish(x, r->status == SB_EDISCONN ? CMD_CONNECT : CMD_FAILED);
 }
 
@@ -452,7 +453,7 @@ static int run(int argc, char **argv, bool tail)
                 goto out;
             }
             if (!action)
-                action = arg;
+                x.action = action = arg;
             else
                 kv[nkv++] = (char *)arg;
             break;

@@ -377,6 +377,33 @@ static void test_config_durations(void **state)
     assert_int_equal(sb_config_parse_duration("", &ms), SB_EINVAL);
 }
 
+/* The shipped example is valid and says what the defaults are. */
+static void test_config_example_file_is_valid(void **state)
+{
+    (void)state;
+    char err[512];
+    sb_config *cfg = NULL;
+    setenv("SWITCHBOARD_AMI_SECRET", "example-secret", 1);
+    assert_int_equal(
+        sb_config_load(SB_SOURCE_DIR "/switchboard.conf.example", &cfg, err, sizeof err), 0);
+    assert_int_equal(cfg->npbx, 1);
+    const sb_config_pbx *p = sb_config_find_pbx(cfg, "main");
+    sb_config_pbx d;
+    sb_config_pbx_defaults(&d);
+    assert_int_equal(p->port, d.port);
+    assert_int_equal(p->ping_interval_ms, d.ping_interval_ms);
+    assert_int_equal(p->stall_timeout_ms, d.stall_timeout_ms);
+    assert_int_equal(p->reconnect_min_ms, d.reconnect_min_ms);
+    assert_int_equal(p->reconnect_max_ms, d.reconnect_max_ms);
+    assert_int_equal(p->action_timeout_ms, d.action_timeout_ms);
+    assert_int_equal(p->connect_timeout_ms, d.connect_timeout_ms);
+    assert_true(p->md5);
+    assert_string_equal(p->secret, "example-secret");
+    assert_int_equal(p->nfilters, 1);
+    sb_config_free(cfg);
+    unsetenv("SWITCHBOARD_AMI_SECRET");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_config_repeated_filters),
         cmocka_unit_test(test_config_pbx_equal_and_add),
         cmocka_unit_test(test_config_durations),
+        cmocka_unit_test(test_config_example_file_is_valid),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
