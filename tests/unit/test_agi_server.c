@@ -643,9 +643,9 @@ static void on_session_route(agi_session *s, const agi_request *req, void *user)
     agi_session_command(s, 5000, on_route_reply, a, "EXEC", dial, 2);
 }
 
-static void test_agi_server_thousand_concurrent_sessions(void **state)
+static void test_agi_server_two_thousand_concurrent_sessions(void **state)
 {
-    enum { N = 1000 };
+    enum { N = 2000 };
     uv_loop_t loop;
     transcript t;
     app a = {0};
@@ -696,7 +696,7 @@ int main(void)
         cmocka_unit_test(test_agi_server_command_timeout_and_slow_peer_isolation),
         cmocka_unit_test(test_agi_server_rejects_unlisted_peer_and_bad_headers),
         cmocka_unit_test(test_agi_server_stop_ends_open_sessions),
-        cmocka_unit_test(test_agi_server_thousand_concurrent_sessions),
+        cmocka_unit_test(test_agi_server_two_thousand_concurrent_sessions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
