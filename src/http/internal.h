@@ -150,8 +150,6 @@ void http_ws_release(http_conn *c);
 int http_ws_push_frame(http_conn *c, http_msg *m, const char *frame, size_t len);
 /* Drops a stream client that exceeded its buffer (stream.c). */
 void http_stream_overflow(http_conn *c);
-/* The bytes of m for a kind of stream. */
-sb_slice http_msg_framing(const http_msg *m, http_stream_kind kind);
 #define HTTP_CONN_OF_STREAM(s) ((http_conn *)(void *)((char *)(s)-offsetof(http_conn, stream)))
 
 /* Request lifecycle (request.c). */

@@ -48,6 +48,8 @@ http_msg *http_msg_ref(http_msg *m);
 void http_msg_unref(http_msg *m);
 /* The data the message was built with (borrowed for the msg's life). */
 sb_slice http_msg_data(const http_msg *m);
+/* The exact bytes a push sends to a kind of stream (borrowed for the msg's life). */
+sb_slice http_msg_framing(const http_msg *m, http_stream_kind kind);
 
 /* Answers req with 200 text/event-stream and makes it a stream. The request stays readable (its
  * headers, params, Last-Event-ID via http_request_last_event_id) until on_close. Returns the stream
