@@ -48,6 +48,7 @@ struct store_writer {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     wjob *q_head, *q_tail;   /* guarded by mu */
+    wjob *q_prio_tail;       /* guarded by mu: last urgent job queued (urgent jobs lead) */
     wjob *d_head, *d_tail;   /* guarded by mu */
     size_t q_count, q_bytes; /* guarded by mu */
     bool is_waiting;         /* guarded by mu: the writer sleeps on cond */
@@ -131,9 +132,13 @@ static void *writer_main(void *arg)
         wjob *first = w->q_head, *last = first;
         int n = 1;
         while (last->next && n < w->opt.max_batch) {
+            if (last == w->q_prio_tail)
+                w->q_prio_tail = NULL;
             last = last->next;
             n++;
         }
+        if (last == w->q_prio_tail)
+            w->q_prio_tail = NULL;
         w->q_head = last->next;
         if (!w->q_head)
             w->q_tail = NULL;
@@ -250,8 +255,9 @@ void store_writer_on_commit(store_writer *w, store_writer_commit_cb cb, void *ud
     w->on_commit_ud = ud;
 }
 
-/* Queues j; 0, or an error (j not queued, caller frees it). */
-static int enqueue(store_writer *w, wjob *j)
+/* Queues j (after the urgent jobs already queued when is_urgent, else last); 0, or an error (j
+ * not queued, caller frees it). */
+static int enqueue(store_writer *w, wjob *j, bool is_urgent)
 {
     int err = 0;
     pthread_mutex_lock(&w->mu);
@@ -260,6 +266,16 @@ static int enqueue(store_writer *w, wjob *j)
     } else if (j->kind == JOB_EVENT && (w->q_count >= w->opt.max_queued ||
                                         w->q_bytes + j->bytes > w->opt.max_queued_bytes)) {
         err = SB_ETOOBIG;
+    } else if (is_urgent) {
+        wjob **at = w->q_prio_tail ? &w->q_prio_tail->next : &w->q_head;
+        j->next = *at;
+        *at = j;
+        if (!j->next)
+            w->q_tail = j;
+        w->q_prio_tail = j;
+        w->q_count++;
+        if (w->is_waiting)
+            pthread_cond_signal(&w->cond);
     } else {
         list_push(&w->q_head, &w->q_tail, j);
         w->q_count++;
@@ -310,13 +326,14 @@ int store_writer_append(store_writer *w, const store_event *ev, store_writer_eve
     c->time_ms = ev->time_ms;
     c->payload = put_str(&p, ev->payload, l_pl);
     c->payload_len = l_pl;
-    int err = enqueue(w, j);
+    int err = enqueue(w, j, false);
     if (err)
         free(j);
     return err;
 }
 
-int store_writer_submit(store_writer *w, store_writer_fn fn, store_writer_done_cb done, void *arg)
+static int submit(store_writer *w, store_writer_fn fn, store_writer_done_cb done, void *arg,
+                  bool is_urgent)
 {
     if (!fn)
         return SB_EINVAL;
@@ -329,10 +346,21 @@ int store_writer_submit(store_writer *w, store_writer_fn fn, store_writer_done_c
     j->bytes = 0;
     j->u.f.fn = fn;
     j->u.f.done = done;
-    int err = enqueue(w, j);
+    int err = enqueue(w, j, is_urgent);
     if (err)
         free(j);
     return err;
+}
+
+int store_writer_submit(store_writer *w, store_writer_fn fn, store_writer_done_cb done, void *arg)
+{
+    return submit(w, fn, done, arg, false);
+}
+
+int store_writer_submit_urgent(store_writer *w, store_writer_fn fn, store_writer_done_cb done,
+                               void *arg)
+{
+    return submit(w, fn, done, arg, true);
 }
 
 int64_t store_writer_committed_seq(const store_writer *w)

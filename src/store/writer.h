@@ -53,6 +53,11 @@ int store_writer_append(store_writer *w, const store_event *ev, store_writer_eve
  * be NULL). Returns 0, or SB_ENOMEM / SB_ECANCELED (neither fn nor done will run). arg is borrowed
  * until done runs. */
 int store_writer_submit(store_writer *w, store_writer_fn fn, store_writer_done_cb done, void *arg);
+/* Like store_writer_submit, but the job goes ahead of the queued events (after the urgent jobs
+ * already queued): for small updates that must not wait behind a flood of appends, like a sink's
+ * cursor. Only for jobs whose effect does not depend on the events queued before them. */
+int store_writer_submit_urgent(store_writer *w, store_writer_fn fn, store_writer_done_cb done,
+                               void *arg);
 /* Highest seq committed so far (loop thread view: updated before the commit callback). */
 int64_t store_writer_committed_seq(const store_writer *w);
 /* Jobs queued or running, not yet reported back (loop thread view). */
