@@ -184,6 +184,21 @@ run 1 "$SB" ami action NoSuchAction -c "$TMP/sim.conf"
 check "Error answer: one line on stderr" test "$(lines "$TMP/err")" = 1
 check "Error answer names the message" grep -qi 'invalid/unknown command' "$TMP/err"
 
+# Async Originate waits for its OriginateResponse; a busy destination is exit 1.
+run 0 "$SB" ami action Originate Channel=Local/100@from-internal Context=hello Exten=s Priority=1 \
+    Async=true -c "$TMP/sim.conf"
+check "async Originate prints the OriginateResponse" grep -q '^Event: OriginateResponse$' "$TMP/out"
+run 1 "$SB" ami action Originate Channel=Local/999@from-internal Context=hello Exten=s Priority=1 \
+    Async=true -c "$TMP/sim.conf" --json
+check "failed async Originate: one stderr line" test "$(lines "$TMP/err")" = 1
+check "failed async Originate: the OriginateResponse is printed" \
+    grep -q '"Event": *"OriginateResponse".*"Response": *"Failure"' "$TMP/out"
+# The text form of tail; debug logs of a one-shot command never show the secret.
+run 0 "$SB" ami tail -c "$TMP/sim.conf" --count 1 --log-level debug
+check "ami tail text form starts with Event:" grep -q '^Event: [A-Za-z]' "$TMP/out"
+check "ami at debug level logs the login" grep -q 'logged in' "$TMP/err"
+check "ami at debug level never logs the secret" bash -c "! grep -qF admin-secret '$TMP/err' '$TMP/out'"
+
 # A wrong secret: exit 3, one line, the secret never shown.
 sed 's/^secret_env = .*/secret = Wrong-Secret-0a1b/' "$TMP/sim.conf" >"$TMP/wrong.conf"
 run 3 "$SB" ami action Ping -c "$TMP/wrong.conf"
