@@ -4,6 +4,7 @@
  * thousand concurrent sessions. Everything runs on 127.0.0.1 with an ephemeral port. */
 #include "testutil.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,7 @@ static void unload(transcript *t)
 
 /* ---- the fake Asterisk ---- */
 
-enum { FAKE_SCRIPT, FAKE_GENERIC, FAKE_SILENT, FAKE_CLOSE_AT };
+enum { FAKE_SCRIPT, FAKE_GENERIC, FAKE_SILENT, FAKE_CLOSE_AT, FAKE_CANNED };
 
 typedef struct fake {
     uv_tcp_t tcp;
@@ -74,6 +75,7 @@ typedef struct fake {
     int mode;
     const transcript *t;
     const char *header;
+    const char *canned; /* FAKE_CANNED: the answer to every command */
     size_t header_len;
     size_t next;      /* FAKE_SCRIPT: next step */
     bool close_after; /* close once the script is done */
@@ -133,6 +135,9 @@ static void fake_on_line(fake *f, const char *line, size_t len)
     size_t n = f->commands++;
     switch (f->mode) {
     case FAKE_SILENT:
+        break;
+    case FAKE_CANNED:
+        fake_write(f, f->canned, strlen(f->canned));
         break;
     case FAKE_CLOSE_AT:
         if (n == f->close_at) {
@@ -687,8 +692,112 @@ static void test_agi_server_two_thousand_concurrent_sessions(void **state)
     unload(&t);
 }
 
+static void on_end_try_send(agi_session *s, int reason, void *user)
+{
+    app *a = user;
+    a->ends++;
+    a->end_reason = reason;
+    /* Too late for commands: refused, and the callback must never run. */
+    assert_int_equal(agi_session_command(s, 0, on_count, a, "ANSWER", NULL, 0), SB_ECANCELED);
+}
+
+static void on_session_bad_peer(agi_session *s, const agi_request *req, void *user)
+{
+    app *a = user;
+    a->sessions++;
+    agi_session_set_handlers(s, on_hangup, on_end_try_send, a);
+    /* Lines that are not one command are refused before anything is queued. */
+    assert_int_equal(agi_session_send(s, SB_SLICE_LIT("ANSWER"), 0, on_count, a), SB_EINVAL);
+    assert_int_equal(agi_session_send(s, SB_SLICE_LIT("ANSWER\nHANGUP\n"), 0, on_count, a),
+                     SB_EINVAL);
+    assert_int_equal(agi_session_send(s, SB_SLICE_LIT("ANSWER\r\n"), 0, on_count, a), SB_EINVAL);
+    assert_int_equal(agi_session_pending(s), 0);
+    assert_int_equal(agi_session_send(s, SB_SLICE_LIT("ANSWER\n"), 1000, on_count, a), 0);
+    assert_int_equal(agi_session_send(s, SB_SLICE_LIT("HANGUP\n"), 1000, on_count, a), 0);
+}
+
+/* The in-flight command gets the protocol error; the queued one is cancelled. */
+static void run_bad_peer(const char *canned, size_t reply_max, int want_status)
+{
+    uv_loop_t loop;
+    transcript t;
+    app a = {0};
+    fake f = {0};
+    agi_server_config cfg = {.reply_max = reply_max};
+    load(&t, "01-inbound.agi");
+    uv_loop_init(&loop);
+    agi_server *srv = server_up(&loop, &a, on_session_bad_peer, &cfg);
+    f.mode = FAKE_CANNED;
+    f.canned = canned;
+    f.header = t.file;
+    f.header_len = t.header_len;
+    fake_start(&loop, &f, agi_server_port(srv));
+    while (a.ends == 0 && uv_run(&loop, UV_RUN_ONCE))
+        ;
+    agi_server_free(srv);
+    run_loop(&loop);
+    assert_int_equal(a.sessions, 1);
+    assert_int_equal(a.ends, 1);
+    assert_int_equal(a.end_reason, want_status);
+    assert_int_equal(a.replies, 2);
+    assert_int_equal(a.canceled, 1);
+    assert_int_equal(a.wrong, 1); /* the in-flight one, with want_status */
+    assert_int_equal(a.ok + a.timedout + a.disconn, 0);
+    assert_int_equal(f.eof, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unload(&t);
+}
+
+static void test_agi_server_protocol_errors_end_the_session(void **state)
+{
+    run_bad_peer("hello there\n", 0, SB_EPROTO);
+    /* A reply larger than the cap: no newline in sight within reply_max bytes. */
+    static char big[600];
+    memset(big, 'x', sizeof big - 1);
+    memcpy(big, "200 result=1 (", 14);
+    run_bad_peer(big, 256, SB_ETOOBIG);
+}
+
+static void test_agi_server_listed_peer_and_session_cap(void **state)
+{
+    uv_loop_t loop;
+    transcript t;
+    app a = {0};
+    fake f1 = {0}, f2 = {0};
+    static const char *const peers[] = {"10.9.9.9", "127.0.0.1"};
+    agi_server_config cfg = {.allowed_peers = peers, .nallowed = 2, .max_sessions = 1};
+    load(&t, "01-inbound.agi");
+    uv_loop_init(&loop);
+    agi_server *srv = server_up(&loop, &a, on_session_hold, &cfg);
+    a.sessions = 10; /* on_session_hold stops the server at its third session: not here */
+    f1.mode = f2.mode = FAKE_SILENT;
+    f1.header = f2.header = t.file;
+    f1.header_len = f2.header_len = t.header_len;
+    fake_start(&loop, &f1, agi_server_port(srv));
+    while (a.sessions < 11 && uv_run(&loop, UV_RUN_ONCE))
+        ;
+    fake_start(&loop, &f2, agi_server_port(srv)); /* over max_sessions: refused */
+    while (f2.eof == 0 && uv_run(&loop, UV_RUN_ONCE))
+        ;
+    agi_server_stats st = agi_server_get_stats(srv);
+    assert_int_equal(st.accepted, 1);
+    assert_int_equal(st.rejected, 1);
+    assert_int_equal(st.active, 1);
+    assert_int_equal(f2.commands, 0);
+    agi_server_free(srv); /* ends the open session */
+    run_loop(&loop);
+    assert_int_equal(a.ends, 1);
+    assert_int_equal(a.end_reason, SB_ECANCELED);
+    assert_int_equal(f1.commands, 1);
+    assert_int_equal(f1.eof, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unload(&t);
+}
+
 int main(void)
 {
+    /* As in src/main.c: a peer that closed first must not kill the process with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agi_server_replays_route_fixture),
         cmocka_unit_test(test_agi_server_asterisk_closes_after_inbound_fixture),
@@ -696,6 +805,8 @@ int main(void)
         cmocka_unit_test(test_agi_server_command_timeout_and_slow_peer_isolation),
         cmocka_unit_test(test_agi_server_rejects_unlisted_peer_and_bad_headers),
         cmocka_unit_test(test_agi_server_stop_ends_open_sessions),
+        cmocka_unit_test(test_agi_server_protocol_errors_end_the_session),
+        cmocka_unit_test(test_agi_server_listed_peer_and_session_cap),
         cmocka_unit_test(test_agi_server_two_thousand_concurrent_sessions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
