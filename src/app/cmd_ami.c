@@ -246,6 +246,24 @@ static void on_event(ami_client *c, const ami_packet *ev, void *ud)
         finish(x, CMD_OK);
 }
 
+static const char *originate_reason(long long reason)
+{
+    switch (reason) {
+    case 0:
+        return "the channel could not be created or reached";
+    case 1:
+        return "hung up or rejected";
+    case 3:
+        return "rang, not answered";
+    case 5:
+        return "busy";
+    case 8:
+        return "congestion";
+    default:
+        return "failed";
+    }
+}
+
 static void on_result(ami_client *c, const ami_result *r, void *ud)
 {
     ami_cmd *x = ud;
@@ -263,19 +281,15 @@ static void on_result(ami_client *c, const ami_result *r, void *ud)
         return;
     }
     char msg[256] = "";
-    if (r->response) {
-        sb_slice m = ami_packet_value(r->response, "Message");
-        sb_slice_copy(m, msg, sizeof msg);
-    }
-    if (!msg[0] && r->complete) {
-        sb_slice m = ami_packet_value(r->complete, "Reason");
-        if (m.len) {
-            char reason[64];
-            sb_slice_copy(m, reason, sizeof reason);
-            snprintf(msg, sizeof msg, "OriginateResponse: %.*s (Reason %s)",
-                     (int)ami_packet_value(r->complete, "Response").len,
-                     ami_packet_value(r->complete, "Response").ptr, reason);
-        }
+    if (r->complete && ami_packet_is(r->complete, "Event", "OriginateResponse")) {
+        /* The action was queued; the call itself failed. Reason is the last control frame of
+         * the dialled channel (reference/protocol-facts.md 1.9). */
+        long long reason = -1;
+        sb_slice_to_ll(ami_packet_value(r->complete, "Reason"), &reason);
+        snprintf(msg, sizeof msg, "OriginateResponse: Failure, Reason %lld (%s)", reason,
+                 originate_reason(reason));
+    } else if (r->response) {
+        sb_slice_copy(ami_packet_value(r->response, "Message"), msg, sizeof msg);
     }
     fprintf(stderr, "%s: %s: %s\n", x->cmd, x->action, msg[0] ? msg : sb_strerror(r->status));
     finish(x, r->status == SB_EDISCONN ? CMD_CONNECT : CMD_FAILED);

@@ -191,6 +191,7 @@ check "async Originate prints the OriginateResponse" grep -q '^Event: OriginateR
 run 1 "$SB" ami action Originate Channel=Local/999@from-internal Context=hello Exten=s Priority=1 \
     Async=true -c "$TMP/sim.conf" --json
 check "failed async Originate: one stderr line" test "$(lines "$TMP/err")" = 1
+check "failed async Originate: says busy" grep -q 'Reason 5 (busy)' "$TMP/err"
 check "failed async Originate: the OriginateResponse is printed" \
     grep -q '"Event": *"OriginateResponse".*"Response": *"Failure"' "$TMP/out"
 # The text form of tail; debug logs of a one-shot command never show the secret.
