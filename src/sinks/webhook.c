@@ -1,0 +1,395 @@
+/* webhook.c: the `webhook` sink (webhook.h): JSON POSTs signed with HMAC-SHA256.
+ *
+ * Order: in single mode the events of one delivery are sent in "lanes": one lane when the sink is
+ * not partitioned (strictly one request at a time, in order), one lane per call key otherwise.
+ * A lane moves to its next event after a 2xx or a dead letter, and stops at the first retry: the
+ * rest of the lane is reported RETRY without being sent, so a receiver never sees event N+1 of a
+ * call before event N has been accepted.
+ */
+#include "sinks/webhook.h"
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/log.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SUB "webhook"
+#define WH_WHY 192
+#define WH_MAX_BATCH_BODY (64u * 1024 * 1024)
+
+struct sink_webhook {
+    sink_base base; /* first: sink_wants() */
+    char *url;
+    char *secret;
+    bool is_batch;
+    bool is_partitioned;
+    long timeout_ms;
+    char **headers;
+    size_t nheaders;
+};
+
+typedef struct wh_job {
+    sink_webhook *w;
+    outbox_delivery *d;
+    outbox_done_cb done;
+    const outbox_event *const *batch;
+    size_t n;
+    outbox_result *res;
+    char (*why)[WH_WHY];
+    int *next; /* next event of the same lane, -1 at its end */
+    size_t lanes_left;
+} wh_job;
+
+typedef struct wh_req {
+    wh_job *j;
+    int idx; /* the event (single mode), -1 for the whole batch */
+} wh_req;
+
+int sink_webhook_sign(const char *secret, long long ts, const char *body, size_t len, char *out,
+                      size_t outsize)
+{
+    static const char hex[] = "0123456789abcdef";
+    EVP_MAC *mac = NULL;
+    EVP_MAC_CTX *ctx = NULL;
+    OSSL_PARAM params[2];
+    unsigned char md[32];
+    size_t mdlen = 0;
+    char tsbuf[32];
+    int n, rc = SB_EIO;
+    if (outsize < 68)
+        return SB_EINVAL;
+    n = snprintf(tsbuf, sizeof tsbuf, "%lld.", ts);
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (!mac || !(ctx = EVP_MAC_CTX_new(mac)))
+        goto out;
+    if (!EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params) ||
+        !EVP_MAC_update(ctx, (const unsigned char *)tsbuf, (size_t)n) ||
+        !EVP_MAC_update(ctx, (const unsigned char *)body, len) ||
+        !EVP_MAC_final(ctx, md, &mdlen, sizeof md) || mdlen != 32)
+        goto out;
+    memcpy(out, "v1=", 3);
+    for (size_t i = 0; i < 32; i++) {
+        out[3 + 2 * i] = hex[md[i] >> 4];
+        out[4 + 2 * i] = hex[md[i] & 15];
+    }
+    out[67] = '\0';
+    rc = 0;
+out:
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    return rc;
+}
+
+static void job_free(wh_job *j)
+{
+    free(j->res);
+    free(j->why);
+    free(j->next);
+    free(j);
+}
+
+static void lane_finished(wh_job *j)
+{
+    if (--j->lanes_left == 0) {
+        j->done(j->d, j->res);
+        job_free(j);
+    }
+}
+
+/* Marks idx and the rest of its lane RETRY without sending, with why and retry_after. */
+static void lane_skip(wh_job *j, int idx, const char *why, uint32_t retry_after_ms)
+{
+    for (; idx >= 0; idx = j->next[idx]) {
+        snprintf(j->why[idx], WH_WHY, "%s", why);
+        j->res[idx] = (outbox_result){OUTBOX_RETRY, retry_after_ms, j->why[idx]};
+    }
+}
+
+static void on_resp(const httpc_resp *r, void *ud);
+
+/* Sends event idx (or the batch when idx < 0). 0, or an SB_E* code (nothing sent). */
+static int send_one(wh_job *j, int idx)
+{
+    sink_webhook *w = j->w;
+    const char *hdrs[16 + 8];
+    char ts_h[64], sig_h[128], idem_h[320], id_h[320], type_h[200], att_h[64], size_h[64];
+    sb_buf body;
+    size_t k = 0;
+    long long ts = (long long)time(NULL);
+    const char *bp;
+    size_t blen;
+    wh_req *rq = NULL;
+    int rc;
+
+    sb_buf_init(&body, WH_MAX_BATCH_BODY);
+    if (idx >= 0) {
+        const outbox_event *ev = j->batch[idx];
+        bp = ev->payload;
+        blen = ev->payload_len;
+        snprintf(idem_h, sizeof idem_h, "Idempotency-Key: %s", ev->id);
+        snprintf(id_h, sizeof id_h, "X-Switchboard-Event-Id: %s", ev->id);
+        snprintf(type_h, sizeof type_h, "X-Switchboard-Event-Type: %s", ev->type);
+        snprintf(att_h, sizeof att_h, "X-Switchboard-Attempt: %u", ev->attempt);
+        hdrs[k++] = idem_h;
+        hdrs[k++] = id_h;
+        hdrs[k++] = type_h;
+        hdrs[k++] = att_h;
+    } else {
+        rc = sb_buf_append(&body, "[", 1);
+        for (size_t i = 0; !rc && i < j->n; i++) {
+            if (i)
+                rc = sb_buf_append(&body, ",", 1);
+            if (!rc)
+                rc = sb_buf_append(&body, j->batch[i]->payload, j->batch[i]->payload_len);
+        }
+        if (!rc)
+            rc = sb_buf_append(&body, "]", 1);
+        if (rc)
+            goto out;
+        bp = body.data;
+        blen = body.len;
+        snprintf(size_h, sizeof size_h, "X-Switchboard-Batch-Size: %zu", j->n);
+        hdrs[k++] = size_h;
+    }
+    hdrs[k++] = "Content-Type: application/json";
+    snprintf(ts_h, sizeof ts_h, "X-Switchboard-Timestamp: %lld", ts);
+    hdrs[k++] = ts_h;
+    if (w->secret) {
+        char sig[80];
+        if ((rc = sink_webhook_sign(w->secret, ts, bp, blen, sig, sizeof sig)))
+            goto out;
+        snprintf(sig_h, sizeof sig_h, "X-Switchboard-Signature: %s", sig);
+        hdrs[k++] = sig_h;
+    }
+    for (size_t i = 0; i < w->nheaders && k < sizeof hdrs / sizeof hdrs[0] - 1; i++)
+        hdrs[k++] = w->headers[i];
+    hdrs[k] = NULL;
+
+    rq = malloc(sizeof *rq);
+    if (!rq) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    rq->j = j;
+    rq->idx = idx;
+    rc = httpc_request(w->base.http,
+                       &(httpc_req){.method = "POST",
+                                    .url = w->url,
+                                    .headers = hdrs,
+                                    .body = {bp, blen},
+                                    .timeout_ms = w->timeout_ms,
+                                    .max_body = 4096},
+                       on_resp, rq);
+    if (rc)
+        free(rq);
+out:
+    sb_buf_free(&body);
+    return rc;
+}
+
+/* Sends idx, or walks down the lane while sending fails. */
+static void lane_run(wh_job *j, int idx)
+{
+    while (idx >= 0) {
+        int rc;
+        if (j->w->base.is_canceled) {
+            lane_skip(j, idx, "not sent: shutting down", 0);
+            break;
+        }
+        rc = send_one(j, idx);
+        if (rc == 0)
+            return; /* on_resp continues the lane */
+        if (rc == SB_EINVAL) {
+            /* the event itself cannot form a request (a header value): never deliverable */
+            snprintf(j->why[idx], WH_WHY, "cannot build the request: %s", sb_strerror(rc));
+            j->res[idx] = (outbox_result){OUTBOX_DEAD, 0, j->why[idx]};
+            idx = j->next[idx];
+            continue;
+        }
+        {
+            char why[WH_WHY];
+            snprintf(why, sizeof why, "not sent: %s", sb_strerror(rc));
+            lane_skip(j, idx, why, 0);
+        }
+        break;
+    }
+    lane_finished(j);
+}
+
+static void on_resp(const httpc_resp *r, void *ud)
+{
+    wh_req *rq = ud;
+    wh_job *j = rq->j;
+    int idx = rq->idx;
+    outbox_result v;
+    char why[WH_WHY];
+    free(rq);
+    sink_http_verdict(r, &v, why, sizeof why);
+    if (idx < 0) {
+        for (size_t i = 0; i < j->n; i++) {
+            snprintf(j->why[i], WH_WHY, "%s", why);
+            j->res[i] = v;
+            j->res[i].error = v.error ? j->why[i] : NULL;
+        }
+        if (v.verdict != OUTBOX_OK)
+            SB_DEBUG(SUB, "batch of %zu: %s", j->n, why);
+        lane_finished(j);
+        return;
+    }
+    snprintf(j->why[idx], WH_WHY, "%s", why);
+    j->res[idx] = v;
+    j->res[idx].error = v.error ? j->why[idx] : NULL;
+    if (v.verdict == OUTBOX_RETRY) {
+        char skip[WH_WHY];
+        snprintf(skip, sizeof skip, "not sent: an earlier event of its order failed (%.100s)", why);
+        if (j->next[idx] >= 0)
+            lane_skip(j, j->next[idx], skip, v.retry_after_ms);
+        lane_finished(j);
+        return;
+    }
+    lane_run(j, j->next[idx]);
+}
+
+static int wh_deliver(void *impl, const outbox_event *const *batch, size_t n, outbox_done_cb done,
+                      outbox_delivery *d)
+{
+    sink_webhook *w = impl;
+    wh_job *j = calloc(1, sizeof *j);
+    int *heads = NULL, *tails = NULL;
+    size_t nlanes = 0;
+    if (!j)
+        return SB_ENOMEM;
+    j->w = w;
+    j->d = d;
+    j->done = done;
+    j->batch = batch;
+    j->n = n;
+    j->res = calloc(n, sizeof *j->res);
+    j->why = calloc(n, sizeof *j->why);
+    j->next = malloc(n * sizeof *j->next);
+    heads = malloc(n * sizeof *heads);
+    tails = malloc(n * sizeof *tails);
+    if (!j->res || !j->why || !j->next || !heads || !tails) {
+        free(heads);
+        free(tails);
+        job_free(j);
+        return SB_ENOMEM;
+    }
+    if (w->is_batch) {
+        j->lanes_left = 1;
+        free(heads);
+        free(tails);
+        if (send_one(j, -1) != 0) {
+            job_free(j);
+            return SB_ENOMEM;
+        }
+        return 0;
+    }
+    /* Build the lanes: linked lists of indices in batch order. */
+    for (size_t i = 0; i < n; i++) {
+        size_t l = 0;
+        j->next[i] = -1;
+        if (w->is_partitioned)
+            for (l = 0; l < nlanes; l++)
+                if (strcmp(batch[heads[l]]->call_key, batch[i]->call_key) == 0)
+                    break;
+        if (l == nlanes) {
+            heads[nlanes] = tails[nlanes] = (int)i;
+            nlanes++;
+        } else {
+            j->next[tails[l]] = (int)i;
+            tails[l] = (int)i;
+        }
+    }
+    /* One extra count held while starting the lanes, so done() cannot run in the middle. */
+    j->lanes_left = nlanes + 1;
+    for (size_t l = 0; l < nlanes; l++)
+        lane_run(j, heads[l]);
+    free(heads);
+    free(tails);
+    lane_finished(j);
+    return 0;
+}
+
+static void wh_cancel(void *impl)
+{
+    ((sink_webhook *)impl)->base.is_canceled = true;
+}
+
+static void wh_free(void *impl)
+{
+    sink_webhook *w = impl;
+    if (!w)
+        return;
+    sink_filter_free(&w->base.filter);
+    free(w->url);
+    if (w->secret)
+        memset(w->secret, 0, strlen(w->secret));
+    free(w->secret);
+    for (size_t i = 0; i < w->nheaders; i++)
+        free(w->headers[i]);
+    free(w->headers);
+    free(w);
+}
+
+const outbox_sink_ops sink_webhook_ops = {
+    .kind = "webhook",
+    .wants = sink_wants,
+    .deliver = wh_deliver,
+    .cancel = wh_cancel,
+    .free = wh_free,
+};
+
+int sink_webhook_new(httpc *http, const sink_webhook_config *cfg, sink_webhook **out)
+{
+    sink_webhook *w;
+    int rc = SB_ENOMEM;
+    size_t nh = 0;
+    *out = NULL;
+    if (!http || !cfg || !cfg->url ||
+        (strncmp(cfg->url, "http://", 7) != 0 && strncmp(cfg->url, "https://", 8) != 0))
+        return SB_EINVAL;
+    for (const char *const *h = cfg->headers; h && *h; h++, nh++)
+        if (!strchr(*h, ':') || strpbrk(*h, "\r\n") || nh >= 16)
+            return SB_EINVAL;
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return SB_ENOMEM;
+    w->base.kind = "webhook";
+    w->base.http = http;
+    if ((rc = sink_filter_parse(&w->base.filter, &cfg->filter)))
+        goto fail;
+    rc = SB_ENOMEM;
+    w->url = strdup(cfg->url);
+    if (!w->url)
+        goto fail;
+    if (cfg->secret && *cfg->secret && !(w->secret = strdup(cfg->secret)))
+        goto fail;
+    w->is_batch = cfg->is_batch;
+    w->is_partitioned = cfg->is_partitioned;
+    w->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
+    if (nh) {
+        w->headers = calloc(nh, sizeof *w->headers);
+        if (!w->headers)
+            goto fail;
+        for (size_t i = 0; i < nh; i++, w->nheaders++)
+            if (!(w->headers[i] = strdup(cfg->headers[i])))
+                goto fail;
+    }
+    if (!w->secret)
+        SB_WARN(SUB, "webhook %s: no secret set, requests are not signed", w->url);
+    *out = w;
+    return 0;
+fail:
+    wh_free(w);
+    return rc;
+}
