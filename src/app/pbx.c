@@ -58,13 +58,6 @@ static void on_state(ami_client *c, ami_client_state st, const char *why, void *
         sb_log(lvl, LOG_SUB, "%s: %s (%s)", ami_client_name(c), ami_client_state_name(st), why);
 }
 
-static void on_ready(ami_client *c, bool reconnected, void *ud)
-{
-    (void)ud;
-    SB_INFO(LOG_SUB, "%s: ready%s, AMI %s", ami_client_name(c), reconnected ? " again" : "",
-            ami_client_ami_version(c));
-}
-
 static void on_event(ami_client *c, const ami_packet *ev, void *ud)
 {
     app_pbx *p = ud;
@@ -95,8 +88,8 @@ static int pbx_add(sb_app *app, const sb_config_pbx *cp)
     if (!p->name)
         goto fail;
     app_pbx_client_config(cp, &cc);
-    ami_client_callbacks cbs = {
-        .on_event = on_event, .on_state = on_state, .on_ready = on_ready, .ud = p};
+    /* No on_ready yet: the model will re-query state there; the client logs each login. */
+    ami_client_callbacks cbs = {.on_event = on_event, .on_state = on_state, .ud = p};
     rc = ami_client_new(app->loop, &cc, &cbs, &p->client);
     if (rc < 0)
         goto fail;

@@ -259,6 +259,12 @@ EOF
 kill -HUP "$SERVE_PID"
 check "SIGHUP reloads" wait_log 'config: reloaded'
 check "the new PBX connects" wait_log 'pbx: sim2: ready'
+# Change sim2 (the last section): only it reconnects.
+echo "ping_interval = 5s" >>"$TMP/serve.conf"
+kill -HUP "$SERVE_PID"
+check "a changed PBX reconnects" wait_log 'pbx: sim2: configuration changed, reconnecting'
+check "and logs in again" wait_log 'pbx: sim2: ready' 2
+check "an unchanged PBX keeps its connection" test "$(grep -c 'pbx: sim: ready' "$TMP/serve.err")" = 1
 # Reload with a broken file: one clear error, the old configuration stays.
 echo "this is not ini" >>"$TMP/serve.conf"
 kill -HUP "$SERVE_PID"
@@ -281,6 +287,28 @@ check "serve exits 0 on SIGTERM (got $SERVE_RC)" test "$SERVE_RC" = 0
 check "serve says it stopped cleanly" grep -q 'stopped cleanly' "$TMP/serve.err"
 check "serve never logs the secret" bash -c "! grep -qF admin-secret '$TMP/serve.err' '$TMP/serve.out'"
 check "serve logs no sanitizer report" bash -c "! grep -q 'Sanitizer' '$TMP/serve.err'"
+
+# ---- serve with no configuration at all: demo mode, calls flowing, clean stop ------------------
+mkdir "$TMP/empty"
+(cd "$TMP/empty" && exec env -u SWITCHBOARD_CONF "$SB" serve >"$TMP/demo.out" 2>"$TMP/demo.err") &
+DEMO_PID=$!
+PIDS+=("$DEMO_PID")
+for _ in $(seq 1 120); do
+    grep -q 'pbx: demo: event Newchannel' "$TMP/demo.err" && break
+    sleep 0.05
+done
+check "demo mode starts by itself without a configuration" grep -q 'starting the built-in PBX simulator' "$TMP/demo.err"
+check "demo calls show within 6 s" grep -q 'pbx: demo: event Newchannel' "$TMP/demo.err"
+kill -TERM "$DEMO_PID"
+for _ in $(seq 1 100); do
+    kill -0 "$DEMO_PID" 2>/dev/null || break
+    sleep 0.05
+done
+kill -KILL "$DEMO_PID" 2>/dev/null
+wait "$DEMO_PID"
+DEMO_RC=$?
+check "demo serve exits 0 on SIGTERM (got $DEMO_RC)" test "$DEMO_RC" = 0
+check "demo serve logs no sanitizer report" bash -c "! grep -q 'Sanitizer' '$TMP/demo.err'"
 
 echo "cli.sh: $CHECKS checks, $FAILS failed"
 [ "$FAILS" -eq 0 ]
