@@ -458,6 +458,19 @@ int agi_reply_next(agi_reply_parser *p, agi_reply *out)
     }
 }
 
+/* ---- AsyncAGI ---- */
+
+int agi_url_decode(sb_slice in, sb_buf *out)
+{
+    int rc = sb_buf_reserve(out, in.len);
+    if (rc)
+        return rc;
+    sb_slice d = url_decode(in, out->data + out->len);
+    out->len += d.len;
+    out->data[out->len] = '\0';
+    return 0;
+}
+
 /* ---- commands ---- */
 
 static bool needs_quotes(sb_slice a)

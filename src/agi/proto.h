@@ -118,6 +118,15 @@ void agi_reply_free(agi_reply_parser *p);
 /* Finds key=value in reply->extra (e.g. "digit", "endpos"); true and *value when present. */
 bool agi_reply_get(const agi_reply *r, const char *key, sb_slice *value);
 
+/* ---- AsyncAGI ---- */
+
+/* Percent-decodes an AsyncAGI value that Asterisk ast_uri_encode()d (AsyncAGIStart `Env`,
+ * AsyncAGIExec `Result`), appending to out; the result feeds agi_header_feed() or
+ * agi_reply_feed() unchanged. `+` stays `+`; a malformed escape and %00 stay as text. Returns 0,
+ * SB_ETOOBIG (out's cap must leave room for in.len bytes) or SB_ENOMEM; out is unchanged on
+ * error. */
+int agi_url_decode(sb_slice in, sb_buf *out);
+
 /* ---- commands ---- */
 
 /* Appends one command line to out: the verb words as given ("GET VARIABLE", "EXEC"), then each

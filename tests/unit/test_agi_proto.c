@@ -508,6 +508,70 @@ static void test_agi_command_quoting_round_trips(void **state)
     sb_buf_free(&b);
 }
 
+/* AsyncAGI: the Env of AsyncAGIStart and the Result of AsyncAGIExec (fixture 11-asyncagi.ami)
+ * decode into the same header and replies as FastAGI. */
+static void test_agi_asyncagi_env_and_results_decode(void **state)
+{
+    size_t len = 0, nresults = 0;
+    char *file = tu_read_file(tu_fixture("11-asyncagi.ami"), &len);
+    const char *env = NULL;
+    agi_reply_parser rp;
+    assert_non_null(file);
+    agi_reply_init(&rp, 0);
+    for (char *line = file; line && *line;) {
+        char *end = strstr(line, "\r\n");
+        size_t l = end ? (size_t)(end - line) : strlen(line);
+        if (!env && strncmp(line, "Env: ", 5) == 0) {
+            env = line;
+            sb_buf dec;
+            agi_header_parser hp;
+            agi_request r;
+            size_t used = 0;
+            sb_buf_init(&dec, 8192);
+            assert_int_equal(agi_url_decode((sb_slice){line + 5, l - 5}, &dec), 0);
+            agi_header_init(&hp, 0, 0);
+            assert_int_equal(agi_header_feed(&hp, dec.data, dec.len, &used, &r), AGI_DONE);
+            assert_int_equal(used, dec.len);
+            assert_true(var_is(&r, "agi_request", "async"));
+            assert_true(var_is(&r, "agi_channel", "Local/301@from-internal-0000000a;2"));
+            assert_true(var_is(&r, "agi_calleridname", "Async Caller"));
+            assert_true(var_is(&r, "agi_accountcode", ""));
+            assert_int_equal(r.nvars, 20);
+            agi_request_free(&r);
+            agi_header_free(&hp);
+            sb_buf_free(&dec);
+        } else if (strncmp(line, "Result: 200", 11) == 0) {
+            sb_buf dec;
+            agi_reply rep;
+            sb_buf_init(&dec, 8192);
+            assert_int_equal(agi_url_decode((sb_slice){line + 8, l - 8}, &dec), 0);
+            assert_int_equal(agi_reply_feed(&rp, dec.data, dec.len), 0);
+            assert_int_equal(agi_reply_next(&rp, &rep), AGI_REPLY);
+            assert_int_equal(rep.code, 200);
+            if (nresults == 0)
+                assert_true(rep.has_data && sb_slice_eq(rep.data, SB_SLICE_LIT("5557777")));
+            if (nresults == 1)
+                assert_true(rep.has_endpos && rep.endpos == 11360);
+            nresults++;
+            sb_buf_free(&dec);
+        }
+        line = end ? end + 2 : NULL;
+    }
+    assert_non_null(env);
+    assert_true(nresults >= 3);
+    agi_reply_free(&rp);
+
+    /* Decoding rules and the cap. */
+    sb_buf b;
+    sb_buf_init(&b, 16); /* room is checked against the encoded length */
+    assert_int_equal(agi_url_decode(SB_SLICE_LIT("a%20b+c%zz"), &b), 0);
+    assert_string_equal(b.data, "a b+c%zz");
+    assert_int_equal(agi_url_decode(SB_SLICE_LIT("0123456789"), &b), SB_ETOOBIG);
+    assert_string_equal(b.data, "a b+c%zz");
+    sb_buf_free(&b);
+    free(file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -519,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_agi_reply_inbound_fixture),
         cmocka_unit_test(test_agi_reply_shapes),
         cmocka_unit_test(test_agi_command_quoting_round_trips),
+        cmocka_unit_test(test_agi_asyncagi_env_and_results_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
