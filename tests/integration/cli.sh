@@ -133,6 +133,9 @@ check "a bad line never shows the secret" bash -c "! grep -qF -- '$SECRET_INLINE
 run 1 "$SB" serve -c "$TMP/bad.conf"
 check "serve names the bad line" grep -qF "bad.conf:3: [pbx one] unknown key 'hots'" "$TMP/err"
 check "serve prints one line for a bad file" test "$(grep -c 'error' "$TMP/err")" = 1
+run 1 "$SB" serve -c "$TMP/bad.conf" --log-json
+check "--log-json: the error is one JSON log record" \
+    grep -q '^{"time":.*"level": *"error".*bad.conf:3: \[pbx one\] unknown key' "$TMP/err"
 
 # ---- against a running pbxsim -------------------------------------------------------------------
 if [ ! -x "$SIM" ]; then
