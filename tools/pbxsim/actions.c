@@ -956,41 +956,39 @@ static const char *cause_text(int cause)
     }
 }
 
-/* Hangs up every live channel of the call that owns `target` (or just target). */
+/* Hangs up every live channel of the call that owns `target` (or just target), newest first. */
 static void hangup_call(pbxsim *sim, const char *target, int cause)
 {
     sim_channel *t = sim_state_channel(&sim->state, sb_slice_cstr(target));
     if (!t)
         return;
     sim_call *owner = t->owner;
+    char names[16][96];
+    int n = 0;
+    for (size_t i = sim->state.nchans; i-- > 0 && n < 16;) {
+        const sim_channel *c = &sim->state.chans[i];
+        if (c == t || (owner && c->owner == owner))
+            sim_copy(names[n++], sizeof names[0], c->name);
+    }
     if (owner)
-        sim_call_cancel(owner);
+        sim_call_cancel(owner); /* clears the owner pointers */
+    t = sim_state_channel(&sim->state, sb_slice_cstr(target));
     ami_msg m;
     ami_msg_init(&m, "Event", "HangupRequest");
     ami_msg_add(&m, "Privilege", "call,all");
     sim_msg_channel(&m, t, "");
     ami_msg_addf(&m, "Cause", "%d", cause);
     emit_msg(sim, &m);
-    /* emit Hangup for each channel of the call, newest first; each emit removes one */
-    for (int guard = 0; guard < 256; guard++) {
-        sim_channel *victim = NULL;
-        for (size_t i = sim->state.nchans; i-- > 0;) {
-            sim_channel *c = &sim->state.chans[i];
-            if ((owner && c->owner == owner) || (!owner && c == t)) {
-                victim = c;
-                break;
-            }
-        }
+    for (int i = 0; i < n; i++) {
+        const sim_channel *victim = sim_state_channel(&sim->state, sb_slice_cstr(names[i]));
         if (!victim)
-            break;
+            continue;
         ami_msg_init(&m, "Event", "Hangup");
         ami_msg_add(&m, "Privilege", "call,all");
         sim_msg_channel(&m, victim, "");
         ami_msg_addf(&m, "Cause", "%d", cause);
         ami_msg_add(&m, "Cause-txt", cause_text(cause));
-        emit_msg(sim, &m);
-        if (!owner)
-            break;
+        emit_msg(sim, &m); /* removes the channel from the state */
     }
 }
 

@@ -30,7 +30,7 @@ static const char *const class_names[] = {
     "cc",     "aoc",  "test",      "security", "message",
 };
 
-uint32_t sim_class_parse(sb_slice s)
+static uint32_t class_parse(sb_slice s, bool all_means_all)
 {
     uint32_t mask = 0;
     size_t i = 0;
@@ -45,7 +45,7 @@ uint32_t sim_class_parse(sb_slice s)
         }
         while (w.len && w.ptr[w.len - 1] == ' ')
             w.len--;
-        if (sb_slice_eq_ci(w, "all") || sb_slice_eq_ci(w, "on"))
+        if (all_means_all && (sb_slice_eq_ci(w, "all") || sb_slice_eq_ci(w, "on")))
             mask |= SIM_CLASS_ALL;
         for (size_t k = 0; k < sizeof class_names / sizeof class_names[0]; k++)
             if (sb_slice_eq_ci(w, class_names[k]))
@@ -53,6 +53,18 @@ uint32_t sim_class_parse(sb_slice s)
         i = j + 1;
     }
     return mask;
+}
+
+uint32_t sim_class_parse(sb_slice s)
+{
+    return class_parse(s, true);
+}
+
+/* An event's Privilege lists its classes followed by "all" ("call,all"), which marks it as
+ * part of "all" and does not widen it. */
+static uint32_t privilege_parse(sb_slice s)
+{
+    return class_parse(s, false);
 }
 
 void pbxsim_config_default(pbxsim_config *cfg)
@@ -553,7 +565,7 @@ void sim_emit(pbxsim *sim, const char *data, size_t len)
     uint32_t privilege = 0;
     for (size_t i = 0; i < n; i++)
         if (sb_slice_eq_ci(h[i].key, "Privilege")) {
-            privilege = sim_class_parse(h[i].value);
+            privilege = privilege_parse(h[i].value);
             break;
         }
     sim_state_apply(sim, h, n);
