@@ -37,7 +37,7 @@ typedef struct ami_client_config {
     size_t nfilters;
     uint32_t ping_interval_ms;   /* send Ping after this long without traffic; default 10000 */
     uint32_t stall_timeout_ms;   /* drop the connection when nothing arrives this long; default 30000 */
-    uint32_t connect_timeout_ms; /* default 5000 */
+    uint32_t connect_timeout_ms; /* bounds connect + banner + login + filters; default 5000 */
     uint32_t action_timeout_ms;  /* default per action; default 10000 */
     uint32_t reconnect_min_ms;   /* first back-off delay; default 500 */
     uint32_t reconnect_max_ms;   /* back-off ceiling; default 30000 */
@@ -46,8 +46,11 @@ typedef struct ami_client_config {
 
 /* How an action ended, handed to its completion callback. */
 typedef struct ami_result {
-    int status;                  /* 0 = Response: Success (and, for lists, Complete); or
-                                    SB_EFAILED (Response: Error), SB_EDENIED (permission denied),
+    int status;                  /* 0 = Response: Success (and, for lists, Complete; for
+                                    Originate, OriginateResponse with Response: Success); or
+                                    SB_EFAILED (Response: Error, a cancelled list, an
+                                    OriginateResponse Failure), SB_EDENIED (permission denied),
+                                    SB_ETOOBIG (list longer than the item cap),
                                     SB_ETIMEDOUT, SB_EDISCONN, SB_ECANCELED */
     const ami_packet *response;  /* the Response packet, or NULL (timeout, disconnect) */
     const ami_packet *const *items; /* list actions: every list event except the Complete one */
@@ -59,7 +62,9 @@ typedef struct ami_result {
 typedef void (*ami_result_cb)(ami_client *c, const ami_result *r, void *ud);
 /* An event (not part of any action's list): borrowed for the duration of the callback. */
 typedef void (*ami_event_cb)(ami_client *c, const ami_packet *ev, void *ud);
-/* A state change, with a short reason in words ("connection refused", "authentication failed"). */
+/* A state change, with a short reason in words ("connection refused", "authentication failed").
+ * Runs when the state or the reason changes: once per failed login attempt, not once per retry
+ * of the same refused connect. */
 typedef void (*ami_state_cb)(ami_client *c, ami_client_state st, const char *why, void *ud);
 /* After every successful (re)login and filter setup: the place to re-query state. */
 typedef void (*ami_ready_cb)(ami_client *c, bool reconnected, void *ud);
@@ -75,7 +80,9 @@ typedef struct ami_client_callbacks {
 typedef enum ami_action_kind {
     AMI_ACTION_SIMPLE,    /* one Response packet */
     AMI_ACTION_LIST,      /* Response (EventList: start), list events, ...Complete event */
-    AMI_ACTION_ORIGINATE, /* Async Originate: completes on the OriginateResponse event */
+    AMI_ACTION_ORIGINATE, /* Async Originate: completes on the OriginateResponse event (an
+                             Originate without "Async: true" is treated as SIMPLE: Asterisk
+                             sends no OriginateResponse for it, fixture 06) */
 } ami_action_kind;
 
 /* Creates a client (not yet connecting). cfg and the strings it points to are copied.
@@ -84,16 +91,20 @@ int ami_client_new(uv_loop_t *loop, const ami_client_config *cfg,
                    const ami_client_callbacks *cbs, ami_client **out);
 /* Starts connecting (and reconnecting until stopped). */
 int ami_client_start(ami_client *c);
-/* Closes the connection and stops retrying; pending actions complete with SB_ECANCELED. */
+/* Closes the connection and stops retrying; pending actions complete with SB_ECANCELED (from
+ * inside this call). May be called from any callback. */
 void ami_client_stop(ami_client *c);
 /* Frees a stopped client once its handles are closed (safe to call right after stop; the
  * memory is released from the loop's close callbacks). */
 void ami_client_free(ami_client *c);
 
 /* Sends an action built with ami_msg_init(m, "Action", NAME) (not finished: the client adds
- * ActionID and finishes it; m is left empty and reusable). cb runs exactly once, unless this
- * returns an error (SB_EDISCONN when not ready, SB_EINVAL for a bad message), in which case it never
- * runs. timeout_ms 0 means the configured default. action_id (may be NULL) receives the ActionID
+ * ActionID and finishes it). Takes ownership of m's contents: m is freed (ami_msg_free) on every
+ * path, left empty and reusable with ami_msg_init. cb runs exactly once, unless this returns an
+ * error (SB_EDISCONN when not ready, SB_EINVAL for a bad message or kind or a too small
+ * action_id buffer, SB_ETOOBIG when the peer is not reading and 16 MiB are queued, SB_ENOMEM),
+ * in which case it never runs. cb may run from any later loop callback, never from inside this
+ * call. timeout_ms 0 means the configured default. action_id (may be NULL) receives the ActionID
  * (at least 24 bytes). */
 int ami_client_send(ami_client *c, ami_msg *m, ami_action_kind kind, uint32_t timeout_ms,
                     ami_result_cb cb, void *ud, char *action_id, size_t action_id_size);
