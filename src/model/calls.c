@@ -180,6 +180,15 @@ mcall *call_attach(model *m, model_pbx *p, mchan *c)
         if (c->created_ms && (!call->start_ms || c->created_ms < call->start_ms))
             call->start_ms = c->created_ms;
     }
+    if (created && p->resyncing) {
+        /* Found by a resync: call.started alone tells how far it got meanwhile. */
+        if (c->state == CH_UP) {
+            call->step = CALL_ANSWERED;
+            call->answer_ms = c->answered_ms;
+        } else if (c->state == CH_RINGING) {
+            call->step = CALL_RINGING;
+        }
+    }
     if (created)
         call_emit(m, p, call, "call.started", NULL);
     return call;

@@ -79,7 +79,7 @@ typedef struct mqueue {
     char *name, *strategy;
     sb_strmap members;    /* interface -> mmember */
     sb_strmap callers;    /* uniqueid -> mcaller */
-    long announced_count; /* -1: never announced */
+    long announced_count; /* last queueCount told (a new queue starts at 0) */
     long completed, abandoned, holdtime, talktime, max;
     bool seen;
 } mqueue;

@@ -73,7 +73,6 @@ static mqueue *queue_get(model_pbx *p, sb_slice name, bool create)
     if (!q)
         return NULL;
     q->name = mdup(name);
-    q->announced_count = -1;
     sb_strmap_init(&q->members);
     sb_strmap_init(&q->callers);
     if (!q->name || sb_strmap_put(&p->queues, name, q) < 0) {
@@ -433,7 +432,5 @@ void queue_handle(model *m, model_pbx *p, const ami_packet *ev, sb_slice name)
         q->abandoned = mget_long(ev, "Abandoned", q->abandoned);
         q->holdtime = mget_long(ev, "Holdtime", q->holdtime);
         q->talktime = mget_long(ev, "TalkTime", q->talktime);
-        if (q->announced_count < 0 && mget_long(ev, "Calls", 0) == 0)
-            queue_announce_count(m, p, q); /* first sight of an empty queue: count 0 */
     }
 }
