@@ -113,6 +113,7 @@ struct http_server {
     http_conn *conns;
     http_server_stats stats;
     uint32_t nrejecting;
+    char rbuf[65536]; /* every read lands here, then is parsed or copied out at once */
 };
 
 /* Writes len bytes of data. owned (may be NULL) is freed and msg (may be NULL) unreferenced once

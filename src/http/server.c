@@ -407,10 +407,9 @@ static void on_timer(uv_timer_t *t)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    static char rbuf[65536]; /* one loop thread: data is copied out before the next read */
-    (void)h;
+    http_conn *c = h->data;
     (void)suggested;
-    *buf = uv_buf_init(rbuf, sizeof(rbuf));
+    *buf = uv_buf_init(c->srv->rbuf, sizeof(c->srv->rbuf));
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)

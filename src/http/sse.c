@@ -25,7 +25,7 @@ http_stream *http_sse_start(http_request *req, const http_stream_callbacks *cb, 
     uv_timer_stop(&c->timer);
     req->hold_cb = NULL;
     /* Input after the request (pipelined bytes) means nothing on an event stream. */
-    sb_buf_reset(&c->in);
+    sb_buf_free(&c->in);
     http_stream_begin(c, HTTP_STREAM_SSE, cb, ud);
     if (http_conn_write(c, head, sizeof(head) - 1, NULL, NULL)) {
         /* on_close still runs (from the loop): the stream did start. */
