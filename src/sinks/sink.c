@@ -230,6 +230,30 @@ void sink_http_verdict(const httpc_resp *r, outbox_result *out, char *why, size_
         out->retry_after_ms = (uint32_t)ra;
 }
 
+void sink_aws_verdict(const httpc_resp *r, outbox_result *out, char *why, size_t n)
+{
+    sink_http_verdict(r, out, why, n);
+    if (out->verdict == OUTBOX_DEAD && (r->status == 401 || r->status == 403 || r->status == 404))
+        out->verdict = OUTBOX_RETRY;
+}
+
+int sink_url_escape(sb_buf *b, const char *s, bool keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = 0;
+    for (const unsigned char *p = (const unsigned char *)s; !rc && *p; p++) {
+        unsigned char ch = *p;
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '_' || ch == '.' || ch == '~' || (keep_slash && ch == '/')) {
+            rc = sb_buf_append(b, p, 1);
+        } else {
+            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+            rc = sb_buf_append(b, e, 3);
+        }
+    }
+    return rc;
+}
+
 int sink_json_str(sb_buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";

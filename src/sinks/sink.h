@@ -70,6 +70,15 @@ const httpc_aws *sink_aws_sign(const sink_aws *a, const char *service, httpc_aws
  * out->error at it. */
 void sink_http_verdict(const httpc_resp *r, outbox_result *out, char *why, size_t n);
 
+/* The rule for AWS APIs (S3, SQS, Lambda): 2xx = OK; 5xx, 408, 429, 401, 403 and 404 (throttling,
+ * expired or rotated credentials, a bucket, queue or function being created) and transport errors
+ * = RETRY, so that a configuration fix loses nothing; other 4xx (a request AWS will never accept:
+ * too large, malformed) = DEAD. */
+void sink_aws_verdict(const httpc_resp *r, outbox_result *out, char *why, size_t n);
+
+/* Appends to b the percent-encoding of s (RFC 3986 unreserved kept; '/' kept when keep_slash). */
+int sink_url_escape(sb_buf *b, const char *s, bool keep_slash);
+
 /* Appends s to b as a JSON string literal (quotes included). 0, SB_ETOOBIG or SB_ENOMEM. */
 int sink_json_str(sb_buf *b, const char *s);
 
