@@ -46,6 +46,8 @@ int agi_server_new(uv_loop_t *loop, const agi_server_config *cfg, agi_session_cb
     int rc = SB_ENOMEM;
 
     *out = NULL;
+    if (cfg->nallowed && !cfg->allowed_peers)
+        return SB_EINVAL;
     srv = calloc(1, sizeof *srv);
     if (!srv)
         return SB_ENOMEM;
