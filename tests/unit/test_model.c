@@ -231,6 +231,82 @@ static void test_model_originate_failure_goes_to_the_expected_agent(void **state
     feed_free(&f);
 }
 
+/* An agent's click-to-dial out through the trunk, recorded, put on hold for 30 s, transferred. */
+static const char *const outbound =
+    "Event: ExtensionStatus" CRLF "Exten: 1001" CRLF "Context: from-internal" CRLF
+    "Hint: PJSIP/1001" CRLF "Status: 0" CRLF CRLF "Event: Newchannel" CRLF
+    "Timestamp: 1795478400.000" CRLF "Channel: PJSIP/1001-00000001" CRLF "ChannelState: 6" CRLF
+    "CallerIDNum: 1001" CRLF "Exten: s" CRLF "Uniqueid: 5000.1" CRLF "Linkedid: 5000.1" CRLF CRLF
+    "Event: VarSet" CRLF "Uniqueid: 5000.1" CRLF "Variable: MIXMONITOR_FILENAME" CRLF
+    "Value: /var/spool/asterisk/monitor/5000.1.wav" CRLF CRLF "Event: DialBegin" CRLF
+    "Timestamp: 1795478401.000" CRLF "Uniqueid: 5000.1" CRLF "DestUniqueid: 5000.2" CRLF
+    "DialString: 34600111222@carrier" CRLF CRLF "Event: Newchannel" CRLF
+    "Timestamp: 1795478401.000" CRLF "Channel: PJSIP/carrier-00000002" CRLF "ChannelState: 0" CRLF
+    "CallerIDNum: 1001" CRLF "Exten: 34600111222" CRLF "Uniqueid: 5000.2" CRLF
+    "Linkedid: 5000.1" CRLF CRLF "Event: Newstate" CRLF "Timestamp: 1795478405.000" CRLF
+    "Channel: PJSIP/carrier-00000002" CRLF "ChannelState: 6" CRLF "Uniqueid: 5000.2" CRLF
+    "Linkedid: 5000.1" CRLF CRLF "Event: NewConnectedLine" CRLF "Timestamp: 1795478405.000" CRLF
+    "Uniqueid: 5000.1" CRLF "Channel: PJSIP/1001-00000001" CRLF "ChannelState: 6" CRLF
+    "CallerIDNum: 1001" CRLF "ConnectedLineNum: 34600111222" CRLF
+    "ConnectedLineName: Customer" CRLF CRLF "Event: BridgeCreate" CRLF
+    "BridgeUniqueid: b-1" CRLF CRLF "Event: BridgeEnter" CRLF "BridgeUniqueid: b-1" CRLF
+    "Uniqueid: 5000.1" CRLF CRLF "Event: BridgeEnter" CRLF "BridgeUniqueid: b-1" CRLF
+    "Uniqueid: 5000.2" CRLF CRLF "Event: Hold" CRLF "Timestamp: 1795478410.000" CRLF
+    "Uniqueid: 5000.2" CRLF CRLF "Event: Unhold" CRLF "Timestamp: 1795478440.000" CRLF
+    "Uniqueid: 5000.2" CRLF CRLF "Event: BlindTransfer" CRLF "Timestamp: 1795478450.000" CRLF
+    "Result: Success" CRLF "TransfererChannel: PJSIP/1001-00000001" CRLF
+    "TransfererUniqueid: 5000.1" CRLF "TransfererLinkedid: 5000.1" CRLF
+    "TransfereeChannel: PJSIP/carrier-00000002" CRLF "Extension: 200" CRLF
+    "Context: from-internal" CRLF CRLF "Event: BridgeLeave" CRLF "BridgeUniqueid: b-1" CRLF
+    "Uniqueid: 5000.1" CRLF CRLF "Event: Hangup" CRLF "Timestamp: 1795478450.500" CRLF
+    "Uniqueid: 5000.1" CRLF CRLF "Event: BridgeLeave" CRLF "BridgeUniqueid: b-1" CRLF
+    "Uniqueid: 5000.2" CRLF CRLF "Event: BridgeDestroy" CRLF "BridgeUniqueid: b-1" CRLF CRLF
+    "Event: Hangup" CRLF "Timestamp: 1795478465.250" CRLF "Uniqueid: 5000.2" CRLF CRLF;
+
+static void test_model_outbound_call_with_hold_recording_and_transfer(void **state)
+{
+    feed f;
+    model_stats st;
+    feed_init(&f);
+    feed_str_events(&f, outbound);
+    long i = feed_find(&f, "phoneNumber", 0);
+    assert_true(i >= 0);
+    assert_string_equal(json_string_value(json_object_get(bus_event_json(f.evs[i]), "agent")),
+                        "1001");
+    assert_string_equal(feed_str(&f, (size_t)i, "number"), "34600111222");
+    assert_int_equal(feed_count(&f, "call.bridged"), 1);
+    assert_int_equal(feed_count(&f, "call.transferred"), 1);
+    i = feed_find(&f, "call.transferred", 0);
+    assert_string_equal(feed_str(&f, (size_t)i, "kind"), "blind");
+    assert_string_equal(feed_str(&f, (size_t)i, "extension"), "200");
+    /* The agent's phone leaves: phoneNumber null, before the call ends. */
+    long clear = feed_find(&f, "phoneNumber", (size_t)i);
+    assert_true(clear > i);
+    assert_true(json_is_null(json_object_get(feed_details(&f, (size_t)clear), "number")));
+    i = feed_find(&f, "call.ended", 0);
+    assert_true(i > clear);
+    const json_t *d = feed_details(&f, (size_t)i);
+    assert_string_equal(json_string_value(json_object_get(d, "direction")), "outbound");
+    assert_string_equal(json_string_value(json_object_get(d, "from")), "1001");
+    assert_string_equal(json_string_value(json_object_get(d, "to")), "34600111222");
+    assert_string_equal(json_string_value(json_object_get(d, "start")), "2026-11-24T00:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(d, "end")), "2026-11-24T00:01:05.250Z");
+    assert_int_equal(json_integer_value(json_object_get(d, "duration")), 65);
+    /* Answered when the far end picked up (Newstate Up at :05), not when the phone was rung. */
+    assert_string_equal(json_string_value(json_object_get(d, "answer")),
+                        "2026-11-24T00:00:05.000Z");
+    assert_int_equal(json_integer_value(json_object_get(d, "billableSeconds")), 60);
+    assert_int_equal(json_integer_value(json_object_get(d, "onHoldTime")), 30);
+    assert_string_equal(json_string_value(json_object_get(d, "recording")),
+                        "/var/spool/asterisk/monitor/5000.1.wav");
+    assert_string_equal(json_string_value(json_object_get(d, "agent")), "1001");
+    assert_true(json_is_true(json_object_get(d, "transferred")));
+    model_stats_get(f.m, &st);
+    assert_int_equal(st.calls, 0);
+    assert_int_equal(st.bridges, 0);
+    feed_free(&f);
+}
+
 typedef struct stream_rec {
     int calls;
     uint64_t last_seq;
@@ -292,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_model_call_query_during_a_call),
         cmocka_unit_test(test_model_originate_failure_goes_to_the_expected_agent),
         cmocka_unit_test(test_model_feeds_the_bus_agent_stream),
+        cmocka_unit_test(test_model_outbound_call_with_hold_recording_and_transfer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
