@@ -203,6 +203,19 @@ check "ami tail text form starts with Event:" grep -q '^Event: [A-Za-z]' "$TMP/o
 check "ami at debug level logs the login" grep -q 'logged in' "$TMP/err"
 check "ami at debug level never logs the secret" bash -c "! grep -qF admin-secret '$TMP/err' '$TMP/out'"
 
+# Tailing two PBXs: every event tagged with its PBX; one of them down is not fatal.
+{
+    cat "$TMP/sim.conf"
+    printf '\n[pbx down]\nhost = 127.0.0.1\nport = 1\nusername = u\nsecret = s\n'
+} >"$TMP/multi.conf"
+run 0 "$SB" ami tail -c "$TMP/multi.conf" --count 2
+check "multi-PBX tail tags the text form" grep -q '^Pbx: sim$' "$TMP/out"
+check "multi-PBX tail reports the PBX that is down" grep -q 'pbx down: .*(retrying)' "$TMP/err"
+run 0 "$SB" ami tail -c "$TMP/multi.conf" --pbx sim --count 1
+check "--pbx picks one PBX (no Pbx: tag)" bash -c "! grep -q '^Pbx:' '$TMP/out'"
+check "--pbx: the other PBX is not contacted" test ! -s "$TMP/err"
+bad_line "no [pbx nope]" "$SB" ami tail -c "$TMP/multi.conf" --pbx nope
+
 # A wrong secret: exit 3, one line, the secret never shown.
 sed 's/^secret_env = .*/secret = Wrong-Secret-0a1b/' "$TMP/sim.conf" >"$TMP/wrong.conf"
 run 3 "$SB" ami action Ping -c "$TMP/wrong.conf"
