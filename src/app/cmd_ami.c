@@ -402,7 +402,6 @@ static int run(int argc, char **argv, bool tail)
     size_t nkv = 0;
     sb_log_level lvl = SB_LOG_ERROR;
     bool logging = false;
-    bool loop_open = false;
 
     memset(&x, 0, sizeof x);
     x.tail = tail;
@@ -517,7 +516,6 @@ static int run(int argc, char **argv, bool tail)
         code = CMD_FAILED;
         goto out;
     }
-    loop_open = true;
     uv_timer_init(&x.loop, &x.deadline);
     uv_signal_init(&x.loop, &x.sig_int);
     uv_signal_init(&x.loop, &x.sig_term);
@@ -567,9 +565,7 @@ run_out:
 done:
     if (uv_loop_close(&x.loop) < 0 && code == CMD_OK)
         code = CMD_FAILED;
-    loop_open = false;
 out:
-    (void)loop_open;
     if (x.msg_ready)
         ami_msg_free(&x.msg);
     free(x.conns);
