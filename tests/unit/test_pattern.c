@@ -338,6 +338,249 @@ static void test_pattern_table_agrees_with_brute_force(void **state)
     free(pats);
 }
 
+/* ---- an oracle: Asterisk's algorithms on the raw text, re-implemented from main/pbx.c ---- */
+
+static int ora_pos(const char **p, unsigned char *bits)
+{
+    unsigned char c;
+    int count;
+    unsigned cmin = 0xff;
+    const char *end;
+    do {
+        do {
+            c = (unsigned char)*(*p)++;
+        } while (c == '-');
+        switch (c) {
+        default:
+            bits[c / 8] = (unsigned char)(1 << (7 - c % 8));
+            return 0x0100 | c;
+        case 'n':
+        case 'N':
+            bits[6] = 0x3f;
+            bits[7] = 0xc0;
+            return 0x0800 | '2';
+        case 'x':
+        case 'X':
+            bits[6] = 0xff;
+            bits[7] = 0xc0;
+            return 0x0A00 | '0';
+        case 'z':
+        case 'Z':
+            bits[6] = 0x7f;
+            bits[7] = 0xc0;
+            return 0x0900 | '1';
+        case '.':
+            return 0x18000;
+        case '!':
+            return 0x28000;
+        case '\0':
+            *p = NULL;
+            return 0x30000;
+        case '[':
+            break;
+        }
+        end = strchr(*p, ']');
+        if (!end)
+            return 0x40000;
+        count = 0;
+        cmin = 0xff;
+        for (; *p < end; ++*p) {
+            unsigned c1 = (unsigned char)(*p)[0], c2 = c1;
+            if (*p + 2 < end && (*p)[1] == '-') {
+                c2 = (unsigned char)(*p)[2];
+                *p += 2;
+            }
+            if (c1 < cmin)
+                cmin = c1;
+            for (; c1 <= c2; ++c1) {
+                unsigned char mask = (unsigned char)(1 << (7 - c1 % 8));
+                if (!(bits[c1 / 8] & mask)) {
+                    bits[c1 / 8] |= mask;
+                    count += 0x100;
+                }
+            }
+        }
+        ++*p;
+    } while (!count);
+    return count | (int)cmin;
+}
+
+static int ora_cmp(const char *left, const char *right)
+{
+    if (left[0] != '_') {
+        if (right[0] == '_')
+            return -1;
+        for (;;) { /* ext_cmp_exten */
+            while (*left == '-')
+                left++;
+            while (*right == '-')
+                right++;
+            int c = (unsigned char)*left - (unsigned char)*right;
+            if (c || !*left)
+                return c;
+            left++;
+            right++;
+        }
+    }
+    if (right[0] != '_')
+        return 1;
+    left++;
+    right++;
+    for (;;) { /* ext_cmp_pattern */
+        unsigned char lb[32] = {0}, rb[32] = {0};
+        int cmp = ora_pos(&left, lb) - ora_pos(&right, rb);
+        if (!cmp)
+            cmp = memcmp(rb, lb, 32);
+        if (cmp || !left)
+            return cmp;
+    }
+}
+
+static bool ora_match(const char *pattern, const char *data)
+{
+    if (pattern[0] != '_') {
+        for (;;) {
+            while (*pattern == '-')
+                pattern++;
+            while (*data == '-')
+                data++;
+            if (*pattern != *data)
+                return false;
+            if (!*pattern)
+                return true;
+            pattern++;
+            data++;
+        }
+    }
+    ++pattern;
+    for (;;) {
+        while (*data == '-')
+            ++data;
+        while (*pattern == '-')
+            ++pattern;
+        if (!*data || !*pattern)
+            break;
+        switch (*pattern) {
+        case '[': {
+            ++pattern;
+            const char *end = strchr(pattern, ']');
+            for (; pattern < end; ++pattern) {
+                if (pattern + 2 < end && pattern[1] == '-') {
+                    if (*data >= pattern[0] && *data <= pattern[2])
+                        break;
+                    pattern += 2;
+                } else if (*data == pattern[0]) {
+                    break;
+                }
+            }
+            if (pattern >= end)
+                return false;
+            pattern = end;
+            break;
+        }
+        case 'n':
+        case 'N':
+            if (*data < '2' || *data > '9')
+                return false;
+            break;
+        case 'x':
+        case 'X':
+            if (*data < '0' || *data > '9')
+                return false;
+            break;
+        case 'z':
+        case 'Z':
+            if (*data < '1' || *data > '9')
+                return false;
+            break;
+        case '.':
+            return true;
+        case '!':
+            return true;
+        default:
+            if (*data != *pattern)
+                return false;
+        }
+        ++data;
+        ++pattern;
+    }
+    if (*data)
+        return false;
+    return *pattern == '\0' || *pattern == '!';
+}
+
+/* A number the pattern should accept, roughly: often exact, sometimes not (the oracle decides). */
+static void instantiate(const char *t, char *d, size_t cap)
+{
+    size_t n = 0;
+    if (*t == '_')
+        t++;
+    for (; *t && n + 4 < cap; t++) {
+        switch (*t) {
+        case 'X':
+            d[n++] = (char)('0' + tu_rand() % 10);
+            break;
+        case 'N':
+            d[n++] = (char)('2' + tu_rand() % 8);
+            break;
+        case 'Z':
+            d[n++] = (char)('1' + tu_rand() % 9);
+            break;
+        case '[':
+            d[n++] = t[1 + tu_rand() % 2];
+            t = strchr(t, ']');
+            break;
+        case '.':
+        case '!':
+            for (unsigned k = tu_rand() % 3; k > 0; k--)
+                d[n++] = (char)('0' + tu_rand() % 10);
+            break;
+        default:
+            d[n++] = *t;
+        }
+    }
+    d[n] = 0;
+}
+
+static void test_pattern_agrees_with_asterisk_algorithms(void **state)
+{
+    enum { N = 400 };
+    route_pattern *pats[N];
+    char texts[N][64];
+    size_t n = 0, matched = 0;
+    tu_seed(99);
+    while (n < N) {
+        random_text(texts[n], sizeof texts[n], tu_rand() % 6 != 0);
+        if (route_pattern_compile(sb_slice_cstr(texts[n]), &pats[n], NULL) == 0)
+            n++;
+    }
+    for (size_t i = 0; i < N; i++) {
+        for (size_t j = 0; j < N; j++) {
+            int want = ora_cmp(texts[i], texts[j]);
+            int got = route_pattern_cmp(pats[i], pats[j]);
+            if ((want > 0) - (want < 0) != got)
+                fail_msg("cmp('%s', '%s'): Asterisk %d, ours %d", texts[i], texts[j], want, got);
+        }
+    }
+    for (int k = 0; k < 20000; k++) {
+        char d[64];
+        size_t i = tu_rand() % N;
+        unsigned len = tu_rand() % 8;
+        for (unsigned q = 0; q < len; q++)
+            d[q] = "0123456789abc*-#"[tu_rand() % 16];
+        d[len] = 0;
+        if (k % 2)
+            instantiate(texts[i], d, sizeof d);
+        bool want = ora_match(texts[i], d);
+        if (want != route_pattern_match(pats[i], sb_slice_cstr(d)))
+            fail_msg("match('%s', '%s'): Asterisk %d", texts[i], d, want);
+        matched += want;
+    }
+    assert_true(matched > 2000); /* both outcomes are exercised */
+    for (size_t i = 0; i < N; i++)
+        route_pattern_free(pats[i]);
+}
+
 static void test_pattern_empty_table(void **state)
 {
     route_pattern_table *t = NULL;
@@ -359,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_pattern_rejects_invalid),
         cmocka_unit_test(test_pattern_table_classic_router),
         cmocka_unit_test(test_pattern_table_agrees_with_brute_force),
+        cmocka_unit_test(test_pattern_agrees_with_asterisk_algorithms),
         cmocka_unit_test(test_pattern_empty_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
