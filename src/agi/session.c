@@ -224,6 +224,8 @@ int agi_session_send(agi_session *s, sb_slice line, unsigned timeout_ms, agi_rep
         memchr(line.ptr, '\n', line.len - 1) || memchr(line.ptr, '\r', line.len) ||
         memchr(line.ptr, '\0', line.len))
         return SB_EINVAL;
+    if (s->pending >= AGI_SESSION_QUEUE_MAX)
+        return SB_ETOOBIG;
     c = malloc(sizeof *c + line.len);
     if (!c)
         return SB_ENOMEM;

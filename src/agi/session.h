@@ -38,10 +38,13 @@ void agi_session_set_handlers(agi_session *s, agi_hangup_cb on_hangup, agi_end_c
 /* The parsed header (borrowed, valid until on_end returns). */
 const agi_request *agi_session_request(const agi_session *s);
 
+/* Most commands one session may have queued or in flight. */
+#define AGI_SESSION_QUEUE_MAX 64
+
 /* Queues a command line (borrowed; copied) that ends with the single "\n", as built by
  * agi_command_format(). timeout_ms 0 means no timeout. Returns 0 (cb will run exactly once),
- * SB_EINVAL (not one line), SB_ECANCELED (the session is ending; cb will not run) or
- * SB_ENOMEM. */
+ * SB_EINVAL (not one line), SB_ETOOBIG (AGI_SESSION_QUEUE_MAX already pending), SB_ECANCELED
+ * (the session is ending) or SB_ENOMEM; on an error cb will not run. */
 int agi_session_send(agi_session *s, sb_slice line, unsigned timeout_ms, agi_reply_cb cb,
                      void *user);
 

@@ -716,6 +716,61 @@ static void on_session_bad_peer(agi_session *s, const agi_request *req, void *us
     assert_int_equal(agi_session_send(s, SB_SLICE_LIT("HANGUP\n"), 1000, on_count, a), 0);
 }
 
+static void on_session_flood(agi_session *s, const agi_request *req, void *user)
+{
+    app *a = user;
+    a->sessions++;
+    agi_session_set_handlers(s, on_hangup, on_end, a);
+    for (int i = 0; i < AGI_SESSION_QUEUE_MAX; i++)
+        assert_int_equal(agi_session_send(s, SB_SLICE_LIT("NOOP\n"), 5000, on_count_close, a), 0);
+    /* The queue is bounded: one more is refused and its callback never runs. */
+    assert_int_equal(agi_session_send(s, SB_SLICE_LIT("NOOP\n"), 5000, on_count_close, a),
+                     SB_ETOOBIG);
+}
+
+static void test_agi_server_queue_is_bounded_and_ipv6_works(void **state)
+{
+    uv_loop_t loop;
+    transcript t;
+    app a = {0};
+    fake f = {0};
+    struct sockaddr_in6 addr;
+    agi_server_config cfg = {.bind_host = "::1"}; /* default peers: loopback, ::1 included */
+    load(&t, "01-inbound.agi");
+    uv_loop_init(&loop);
+    agi_server *srv = NULL;
+    cfg.port = 0;
+    assert_int_equal(agi_server_new(&loop, &cfg, on_session_flood, &a, &srv), 0);
+    if (agi_server_start(srv) != 0) { /* no IPv6 on this machine */
+        agi_server_free(srv);
+        run_loop(&loop);
+        uv_loop_close(&loop);
+        unload(&t);
+        skip();
+    }
+    f.mode = FAKE_GENERIC;
+    f.header = t.file;
+    f.header_len = t.header_len;
+    sb_buf_init(&f.in, 1 << 16);
+    assert_int_equal(uv_tcp_init(&loop, &f.tcp), 0);
+    f.tcp.data = f.conn.data = &f;
+    assert_int_equal(uv_ip6_addr("::1", agi_server_port(srv), &addr), 0);
+    assert_int_equal(
+        uv_tcp_connect(&f.conn, &f.tcp, (const struct sockaddr *)&addr, fake_connected), 0);
+    while (a.ends == 0 && uv_run(&loop, UV_RUN_ONCE))
+        ;
+    agi_server_free(srv);
+    run_loop(&loop);
+    assert_int_equal(a.sessions, 1);
+    assert_int_equal(a.ok, AGI_SESSION_QUEUE_MAX);
+    assert_int_equal(a.replies, AGI_SESSION_QUEUE_MAX);
+    assert_int_equal(f.commands, AGI_SESSION_QUEUE_MAX);
+    assert_int_equal(a.ends, 1);
+    assert_int_equal(a.end_reason, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unload(&t);
+}
+
 /* The in-flight command gets the protocol error; the queued one is cancelled. */
 static void run_bad_peer(const char *canned, size_t reply_max, int want_status)
 {
@@ -807,6 +862,7 @@ int main(void)
         cmocka_unit_test(test_agi_server_stop_ends_open_sessions),
         cmocka_unit_test(test_agi_server_protocol_errors_end_the_session),
         cmocka_unit_test(test_agi_server_listed_peer_and_session_cap),
+        cmocka_unit_test(test_agi_server_queue_is_bounded_and_ipv6_works),
         cmocka_unit_test(test_agi_server_two_thousand_concurrent_sessions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
