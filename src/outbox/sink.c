@@ -333,9 +333,11 @@ static void merge_events(outbox_sink *s, load_req *r)
     }
     /* Fewer rows than asked: nothing else is stored up to r->upto (ids that were duplicates). */
     int limit = r->limit - (int)r->dead.n;
+    if (limit <= 0)
+        return; /* dead-letter retries took the room: no event was read */
     if (r->evs.n > 0 && (int)r->evs.n >= limit)
         s->read_pos = last;
-    else
+    else if (r->upto > s->read_pos)
         s->read_pos = r->upto;
 }
 

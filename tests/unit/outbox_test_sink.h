@@ -6,6 +6,7 @@
 #ifndef SB_OUTBOX_TEST_SINK_H
 #define SB_OUTBOX_TEST_SINK_H
 
+#include "core/error.h"
 #include "outbox/outbox.h"
 
 #include <stdio.h>
@@ -43,7 +44,9 @@ struct tsink {
     int max_batch_seen;
     ts_pending *pending;
     uv_timer_t timer;
-    int fd; /* when >= 0, accepted "seq id\n" lines are written here (crash test) */
+    int flush_ms;           /* async answers come this late (default 1) */
+    int fail_deliver_calls; /* the first N deliver() calls fail outright */
+    int fd;                 /* when >= 0, accepted "seq id\n" lines are written here (crash test) */
 };
 
 static outbox_result ts_ok(tsink *t, const outbox_event *ev)
@@ -70,6 +73,10 @@ static int ts_deliver(void *impl, const outbox_event *const *batch, size_t n, ou
 {
     tsink *t = impl;
     t->deliver_calls++;
+    if (t->fail_deliver_calls > 0) {
+        t->fail_deliver_calls--;
+        return SB_EDISCONN;
+    }
     if ((int)n > t->max_batch_seen)
         t->max_batch_seen = (int)n;
     outbox_result *res = calloc(n, sizeof *res);
@@ -109,7 +116,8 @@ static int ts_deliver(void *impl, const outbox_event *const *batch, size_t n, ou
     while (*tail)
         tail = &(*tail)->next;
     *tail = p;
-    uv_timer_start(&t->timer, ts_flush, 1, 0);
+    if (!uv_is_active((uv_handle_t *)&t->timer))
+        uv_timer_start(&t->timer, ts_flush, (uint64_t)(t->flush_ms ? t->flush_ms : 1), 0);
     return 0;
 }
 

@@ -371,6 +371,100 @@ static void test_outbox_dead_letters_then_retry_op(void **state)
     fx_fini(&f);
 }
 
+static outbox_result dead_up_to_6(tsink *t, const outbox_event *ev)
+{
+    if (ev->seq <= 6)
+        return (outbox_result){OUTBOX_DEAD, 0, "HTTP 422"};
+    return (outbox_result){OUTBOX_OK, 0, NULL};
+}
+
+/* More dead letters to retry than the window holds, while new events keep coming. */
+static void test_outbox_retry_more_dead_letters_than_window(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_open_outbox(&f, NULL);
+    tsink t;
+    ts_init(&t, &f.loop, dead_up_to_6);
+    t.is_async = true;
+    outbox_sink_config cfg = {.name = "hook", .batch_max = 2, .window = 2};
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
+    append_n(&f, "m", 10, 1, 1000);
+    waitok w = {&t, 4};
+    assert_true(run_until(&f, has_ok, &w, 5000));
+    run_ms(&f, 20);
+    outbox_sink_stats st;
+    assert_int_equal(outbox_sink_stats_get(f.ob, "hook", &st), 0);
+    assert_int_equal(st.dead, 6);
+    assert_int_equal(st.cursor, 10);
+    t.decide = ts_ok;
+    opres op = {0};
+    assert_int_equal(outbox_retry(f.ob, "hook", 0, on_op, &op), 0);
+    append_n(&f, "n", 5, 1, 2000);
+    assert_true(run_until(&f, op_done, &op, 5000));
+    assert_int_equal(op.count, 6);
+    w.want = 15;
+    assert_true(run_until(&f, has_ok, &w, 5000));
+    run_ms(&f, 30);
+    assert_int_equal(t.ok, 15);
+    char seen[16] = {0};
+    for (int i = 0; i < t.ok; i++) {
+        assert_true(t.ok_seq[i] >= 1 && t.ok_seq[i] <= 15);
+        assert_int_equal(seen[t.ok_seq[i]], 0);
+        seen[t.ok_seq[i]] = 1;
+    }
+    assert_int_equal(outbox_sink_stats_get(f.ob, "hook", &st), 0);
+    assert_int_equal(st.cursor, 15);
+    fx_close_outbox(&f);
+    store_sink_status ss;
+    assert_int_equal(outbox_admin_status(f.db, "hook", &ss), 0);
+    assert_int_equal(ss.dead, 0);
+    ts_fini(&t);
+    fx_fini(&f);
+}
+
+static bool has_deliver_call(void *ud)
+{
+    return ((tsink *)ud)->deliver_calls > 0;
+}
+
+/* deliver() failing outright counts as a retry; closing waits for the batch at the sink. */
+static void test_outbox_close_waits_for_inflight_and_failed_deliver_retries(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_open_outbox(&f, NULL);
+    tsink t;
+    ts_init(&t, &f.loop, NULL);
+    t.fail_deliver_calls = 1;
+    t.is_async = true;
+    t.flush_ms = 50;
+    outbox_sink_config cfg = {.name = "hook", .batch_max = 1000, .backoff_base_ms = 20};
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
+    append_n(&f, "c", 20, 1, 1000);
+    wait_durable(&f, 20);
+    assert_true(run_until(&f, has_deliver_call, &t, 5000));
+    assert_int_equal(t.attempts, 0); /* the failed call saw nothing */
+    t.deliver_calls = 0;
+    assert_true(run_until(&f, has_deliver_call, &t, 5000)); /* the retry, after the back-off */
+    assert_int_equal(t.attempts, 20);
+    assert_int_equal(t.att_no[0], 2);
+    assert_int_equal(t.pending != NULL, 1); /* the answer is 50 ms away */
+    outbox_close(f.ob, on_closed, &f);
+    assert_int_equal(t.cancel_calls, 1);
+    assert_int_equal(f.closed, 0);
+    assert_true(run_until(&f, is_closed, &f, 5000));
+    assert_int_equal(t.free_calls, 1);
+    assert_null(t.pending);
+    f.closed = 0;
+    store_sink_status ss;
+    assert_int_equal(outbox_admin_status(f.db, "hook", &ss), 0);
+    assert_int_equal(ss.cursor, 20); /* the answer that came during close was persisted */
+    assert_int_equal(ss.retrying, 0);
+    ts_fini(&t);
+    fx_fini(&f);
+}
+
 static outbox_result always_retry(tsink *t, const outbox_event *ev)
 {
     return (outbox_result){OUTBOX_RETRY, 0, "down"};
@@ -652,6 +746,8 @@ int main(void)
         cmocka_unit_test(test_outbox_delivers_in_order_once),
         cmocka_unit_test(test_outbox_retries_with_backoff_in_order),
         cmocka_unit_test(test_outbox_dead_letters_then_retry_op),
+        cmocka_unit_test(test_outbox_retry_more_dead_letters_than_window),
+        cmocka_unit_test(test_outbox_close_waits_for_inflight_and_failed_deliver_retries),
         cmocka_unit_test(test_outbox_down_sink_does_not_hold_back_others),
         cmocka_unit_test(test_outbox_partitioned_keeps_order_per_call),
         cmocka_unit_test(test_outbox_filter_skips_and_restart_resumes),
