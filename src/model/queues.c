@@ -148,7 +148,9 @@ void queue_announce_count(model *m, model_pbx *p, mqueue *q)
     long count = (long)sb_strmap_count(&q->callers);
     size_t n = 0;
     const char **agents;
-    if (count == q->announced_count)
+    /* During a resync the count is told once, at the end, so that a caller who left and
+     * one who joined meanwhile do not produce a transient count. */
+    if (count == q->announced_count || p->resyncing)
         return;
     q->announced_count = count;
     agents = queue_member_agents(q, &n);

@@ -138,7 +138,6 @@ int model_end_resync(model *m, const char *pbx)
             for (size_t i = 0; gone && i < n; i++)
                 queue_caller_remove(p, q, gone[i]);
             free(gone);
-            queue_announce_count(m, p, q);
         }
     }
     if (p->got_devices) {
@@ -151,5 +150,8 @@ int model_end_resync(model *m, const char *pbx)
     }
     /* Hints are configuration: one missing from the list is kept with its last status. */
     p->resyncing = false;
+    sb_strmap_iter_init(&it, &p->queues);
+    while (sb_strmap_iter_next(&it, NULL, &v))
+        queue_announce_count(m, p, v);
     return rc;
 }

@@ -307,6 +307,110 @@ static void test_model_outbound_call_with_hold_recording_and_transfer(void **sta
     feed_free(&f);
 }
 
+/* Builds the CoreShowChannel items Asterisk would list for the model's live channels. */
+static void list_live_channels(feed *f, sb_buf *out)
+{
+    json_t *calls = model_calls_json(f->m, NULL);
+    size_t i, j;
+    json_t *call, *ch;
+    json_array_foreach(calls, i, call)
+    {
+        json_array_foreach(json_object_get(call, "channels"), j, ch)
+        {
+            const char *cid = json_string_value(json_object_get(ch, "callerIdNum"));
+            const char *bid = json_string_value(json_object_get(ch, "bridgeId"));
+            assert_int_equal(
+                sb_buf_printf(out,
+                              "Event: CoreShowChannel\r\nActionID: rs\r\nChannel: %s\r\n"
+                              "ChannelState: %d\r\nCallerIDNum: %s\r\nUniqueid: %s\r\n"
+                              "Linkedid: %s\r\nDuration: 00:00:01\r\nBridgeId: %s\r\n\r\n",
+                              json_string_value(json_object_get(ch, "channel")),
+                              (int)json_integer_value(json_object_get(ch, "stateCode")),
+                              cid ? cid : "<unknown>",
+                              json_string_value(json_object_get(ch, "uniqueId")),
+                              json_string_value(json_object_get(call, "callId")), bid ? bid : ""),
+                0);
+        }
+    }
+    json_decref(calls);
+    assert_int_equal(sb_buf_puts(out, "Event: CoreShowChannelsComplete\r\nActionID: rs\r\n"
+                                      "EventList: Complete\r\nListItems: 0\r\n\r\n"),
+                     0);
+}
+
+static void test_model_reconnect_mid_queue_call_changes_nothing(void **state)
+{
+    feed straight, split;
+    size_t len;
+    char *data = tu_read_file(tu_fixture("07-queue-call-answered-agent-complete.ami"), &len);
+    assert_non_null(data);
+    const char *cut = strstr(data, "Event: AgentComplete");
+    assert_non_null(cut);
+    size_t head = (size_t)(cut - data);
+
+    feed_init(&straight);
+    feed_text(&straight, "pbx1", data, len, true);
+
+    feed_init(&split);
+    feed_text(&split, "pbx1", data, head, true);
+    size_t before = split.n;
+    /* The connection drops while agent 502 talks; the new session lists what is live. */
+    sb_buf relist;
+    sb_buf_init(&relist, 1 << 20);
+    list_live_channels(&split, &relist);
+    assert_int_equal(model_begin_resync(split.m, "pbx1"), 0);
+    feed_text(&split, "pbx1", relist.data, relist.len, false);
+    assert_int_equal(model_end_resync(split.m, "pbx1"), 0);
+    assert_int_equal(split.n, before); /* nothing changed, nothing said */
+    feed_text(&split, "pbx1", data + head, len - head, false);
+
+    /* The same events in the same order as without the reconnect. */
+    assert_int_equal(split.n, straight.n);
+    for (size_t i = 0; i < split.n; i++)
+        assert_string_equal(bus_event_type(split.evs[i]), bus_event_type(straight.evs[i]));
+    assert_int_equal(feed_count(&split, "call.ended"), 1);
+    sb_buf_free(&relist);
+    free(data);
+    feed_free(&straight);
+    feed_free(&split);
+}
+
+static void test_model_resync_of_waiting_callers(void **state)
+{
+    feed f;
+    feed_init(&f);
+    feed_str_events(&f, "Event: QueueCallerJoin" CRLF "Queue: sales" CRLF "Uniqueid: 7.1" CRLF
+                        "Linkedid: 7.1" CRLF "Channel: PJSIP/carrier-1" CRLF "Position: 1" CRLF
+                        "Count: 1" CRLF CRLF);
+    assert_int_equal(feed_count(&f, "queueCount"), 1);
+    feed_clear(&f);
+    /* Reconnect: the caller is gone, another one waits since 42 s. */
+    assert_int_equal(model_begin_resync(f.m, "pbx1"), 0);
+    feed_str_events(&f, "Event: QueueParams" CRLF "Queue: sales" CRLF "Calls: 1" CRLF CRLF
+                        "Event: QueueEntry" CRLF "Queue: sales" CRLF "Position: 1" CRLF
+                        "Channel: PJSIP/carrier-2" CRLF "Uniqueid: 8.1" CRLF
+                        "CallerIDNum: 34600000002" CRLF "Wait: 42" CRLF CRLF
+                        "Event: QueueStatusComplete" CRLF "EventList: Complete" CRLF CRLF);
+    assert_int_equal(model_end_resync(f.m, "pbx1"), 0);
+    /* Still one caller: the count did not change, so nothing is said about it. */
+    assert_int_equal(f.n, 0);
+    json_t *q = model_queue_json(f.m, "pbx1", "sales");
+    json_t *callers = json_object_get(q, "callers");
+    assert_int_equal(json_array_size(callers), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(callers, 0), "uniqueId")),
+                        "8.1");
+    json_decref(q);
+    /* Next reconnect: nobody waits any more. */
+    assert_int_equal(model_begin_resync(f.m, "pbx1"), 0);
+    feed_str_events(&f, "Event: QueueParams" CRLF "Queue: sales" CRLF "Calls: 0" CRLF CRLF
+                        "Event: QueueStatusComplete" CRLF "EventList: Complete" CRLF CRLF);
+    assert_int_equal(model_end_resync(f.m, "pbx1"), 0);
+    assert_int_equal(f.n, 1);
+    assert_string_equal(bus_event_type(f.evs[0]), "queueCount");
+    assert_int_equal(json_integer_value(json_object_get(feed_details(&f, 0), "count")), 0);
+    feed_free(&f);
+}
+
 typedef struct stream_rec {
     int calls;
     uint64_t last_seq;
@@ -369,6 +473,8 @@ int main(void)
         cmocka_unit_test(test_model_originate_failure_goes_to_the_expected_agent),
         cmocka_unit_test(test_model_feeds_the_bus_agent_stream),
         cmocka_unit_test(test_model_outbound_call_with_hold_recording_and_transfer),
+        cmocka_unit_test(test_model_reconnect_mid_queue_call_changes_nothing),
+        cmocka_unit_test(test_model_resync_of_waiting_callers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
