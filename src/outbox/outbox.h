@@ -18,6 +18,7 @@
 #include "store/store.h"
 #include "store/writer.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -119,6 +120,14 @@ typedef void (*outbox_durable_cb)(int status, int64_t seq, void *ud);
  * NULL), or SB_ETOOBIG (queue full or store over its size limit), SB_EINVAL, SB_ECANCELED
  * (closing): cb does not run. */
 int outbox_append(outbox *ob, const store_event *ev, outbox_durable_cb cb, void *ud);
+
+/* Fills *out from a normalized event (docs/events.md): id, type, pbx, time (RFC 3339 to ms) from
+ * the envelope, the order key from details.callId (the Linkedid; "" when none), payload = text.
+ * Borrows obj and text: *out points into them (pass it to outbox_append, which copies). Returns 0
+ * or SB_EINVAL (no id or type, or a time that is not RFC 3339 UTC). */
+int outbox_event_from_json(const json_t *obj, const char *text, size_t len, store_event *out);
+/* Parses "2026-11-23T23:58:41.150Z" into ms since the epoch; 0 or SB_EINVAL. */
+int outbox_parse_time(const char *s, int64_t *ms);
 
 /* Highest committed seq. */
 int64_t outbox_committed_seq(const outbox *ob);

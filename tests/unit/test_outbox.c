@@ -740,9 +740,47 @@ static void test_outbox_prunes_delivered_and_watches_size(void **state)
     fx_fini(&f);
 }
 
+static void test_outbox_event_from_json(void **state)
+{
+    const char *text =
+        "{\"id\":\"e-1\",\"type\":\"call.ended\",\"time\":\"2026-11-23T23:58:41.150Z\","
+        "\"pbx\":\"pbx1\",\"details\":{\"callId\":\"1732406321.7\"}}";
+    json_error_t je;
+    json_t *o = json_loads(text, 0, &je);
+    assert_non_null(o);
+    store_event ev;
+    assert_int_equal(outbox_event_from_json(o, text, strlen(text), &ev), 0);
+    assert_string_equal(ev.id, "e-1");
+    assert_string_equal(ev.type, "call.ended");
+    assert_string_equal(ev.pbx, "pbx1");
+    assert_string_equal(ev.call_key, "1732406321.7");
+    assert_int_equal(ev.time_ms, 1795478321150LL);
+    assert_ptr_equal(ev.payload, text);
+    json_decref(o);
+    /* Agent events have no call: one key for all of them. */
+    o = json_pack("{s:s, s:s, s:s, s:{}}", "id", "e-2", "type", "queueCount", "time",
+                  "2026-11-23T23:58:41Z", "details");
+    assert_int_equal(outbox_event_from_json(o, "{}", 2, &ev), 0);
+    assert_string_equal(ev.call_key, "");
+    assert_string_equal(ev.pbx, "");
+    assert_int_equal(ev.time_ms, 1795478321000LL);
+    json_decref(o);
+    o = json_pack("{s:s}", "type", "x"); /* no id */
+    assert_int_equal(outbox_event_from_json(o, "{}", 2, &ev), SB_EINVAL);
+    json_decref(o);
+    o = json_pack("{s:s, s:s, s:s}", "id", "e", "type", "x", "time", "yesterday");
+    assert_int_equal(outbox_event_from_json(o, "{}", 2, &ev), SB_EINVAL);
+    json_decref(o);
+    int64_t ms = 0;
+    assert_int_equal(outbox_parse_time("1970-01-01T00:00:01.5Z", &ms), 0);
+    assert_int_equal(ms, 1500);
+    assert_int_equal(outbox_parse_time("2026-11-23T23:58:41+01:00", &ms), SB_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outbox_event_from_json),
         cmocka_unit_test(test_outbox_delivers_in_order_once),
         cmocka_unit_test(test_outbox_retries_with_backoff_in_order),
         cmocka_unit_test(test_outbox_dead_letters_then_retry_op),
