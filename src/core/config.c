@@ -90,6 +90,12 @@ static void set_err(parse_ctx *x, int line, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(x->errbuf + n, x->errsize - (size_t)n, fmt, ap);
     va_end(ap);
+    /* Quoted input may hold control characters (a stray CR, an escape sequence): the message
+     * stays one printable line. */
+    for (char *p = x->errbuf; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    }
 }
 
 static char *xstrdup(const char *s)
@@ -441,6 +447,12 @@ static char *reader(char *str, int num, void *stream)
     x->pos += n;
     x->line++;
     size_t content = n - (nl ? 1 : 0);
+    /* A UTF-8 byte order mark is dropped here, so the first line can be a section header. */
+    if (x->line == 1 && content >= 3 && memcmp(start, "\xEF\xBB\xBF", 3) == 0) {
+        start += 3;
+        content -= 3;
+        n -= 3;
+    }
     if (content > 0 && start[content - 1] == '\r')
         content--;
     if (memchr(start, '\0', n)) {

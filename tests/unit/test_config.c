@@ -168,6 +168,12 @@ static void test_config_defaults(void **state)
     assert_int_equal(cfg->npbx, 0);
     assert_int_equal(cfg->nsections, 0);
     sb_config_free(cfg);
+    /* A UTF-8 byte order mark before the first section is fine. */
+    assert_int_equal(load_text("bom.conf", "\xEF\xBB\xBF[pbx a]\nusername = u\nsecret = p\n", &cfg,
+                               err, sizeof err),
+                     0);
+    assert_string_equal(cfg->pbx[0].name, "a");
+    sb_config_free(cfg);
     /* CRLF line ends are fine. */
     assert_int_equal(
         load_text("crlf.conf", "[pbx a]\r\nusername = u\r\nsecret = p\r\n", &cfg, err, sizeof err),
@@ -245,6 +251,16 @@ static void test_config_bad_lines_exact_messages(void **state)
     longline[sizeof longline - 2] = '\n';
     longline[sizeof longline - 1] = '\0';
     expect_error(longline, "2: line too long (at most 196 bytes)");
+    /* A NUL byte is refused with its line. */
+    {
+        char err[256];
+        sb_config *c = NULL;
+        const char t[] = "[http]\nx = a\0b\n";
+        assert_int_equal(sb_config_parse(t, sizeof t - 1, "n.conf", &c, err, sizeof err),
+                         SB_ECONFIG);
+        assert_null(c);
+        assert_string_equal(err, "n.conf:2: NUL byte in the file");
+    }
     /* The first error wins, even when a syntax error comes later. */
     expect_error("[pbx a]\nport = 0\nbroken line\n",
                  "2: [pbx a] port: '0' is not a port number (1-65535)");
