@@ -2,16 +2,20 @@
  *
  * A chained hash table on the ActionID answers "whose response is this?" in O(1), so a thousand
  * actions in flight cost no more per packet than one; a binary min-heap on the deadline lets one
- * libuv timer serve every action's timeout (insert and remove O(log n)).
+ * libuv timer serve every action's timeout (insert and remove O(log n)). The second half turns
+ * Responses and events into completions: simple actions end on their Response, lists on the
+ * event with EventList: Complete (or cancelled), async Originates on OriginateResponse.
  */
 #include "ami/internal.h"
 
 #include "core/error.h"
+#include "core/log.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define INITIAL_BUCKETS 64
+#define LOG_SUB "ami"
 
 static uint64_t hash_id(const char *p, size_t n)
 {
@@ -211,4 +215,143 @@ int ami_pending_add_item(ami_pending *p, const ami_packet *ev)
         return SB_ENOMEM;
     p->items[p->nitems++] = copy;
     return 0;
+}
+
+/* ---- completing actions ---------------------------------------------------------------- */
+
+/* Runs p's callback once and frees p. p must already be out of the set. */
+static void complete(ami_client *c, ami_pending *p, int status, const ami_packet *response,
+                     const ami_packet *complete_ev)
+{
+    ami_result r = {
+        .status = status,
+        .response = response,
+        .items = (const ami_packet *const *)p->items,
+        .nitems = p->nitems,
+        .complete = complete_ev,
+    };
+    if (!p->internal && status != 0)
+        c->st.actions_failed++;
+    p->cb(c, &r, p->ud);
+    ami_pending_release(p);
+}
+
+/* Fails every pending action with status (disconnect or stop). The set is emptied first, so a
+ * callback that sends or stops sees a consistent client. */
+void ami_actions_fail_all(ami_client *c, int status)
+{
+    ami_pending *p = ami_pending_detach_all(&c->pending);
+    uv_timer_stop(&c->act_timer);
+    c->act_due = UINT64_MAX;
+    while (p) {
+        ami_pending *next = p->hnext;
+        p->hnext = NULL;
+        complete(c, p, status, p->response, NULL);
+        p = next;
+    }
+}
+
+static void on_act_timer(uv_timer_t *t)
+{
+    ami_client *c = t->data;
+    uint64_t now = uv_now(c->loop);
+    ami_pending *p;
+    c->act_due = UINT64_MAX;
+    while ((p = ami_pending_earliest(&c->pending)) && p->deadline <= now) {
+        ami_pending_remove(&c->pending, p);
+        SB_DEBUG(LOG_SUB, "pbx %s: action %s timed out", c->name, p->id);
+        complete(c, p, SB_ETIMEDOUT, p->response, NULL);
+    }
+    ami_actions_timer_arm(c);
+}
+
+void ami_actions_timer_arm(ami_client *c)
+{
+    ami_pending *p = ami_pending_earliest(&c->pending);
+    if (!p || p->deadline >= c->act_due)
+        return;
+    uint64_t now = uv_now(c->loop);
+    c->act_due = p->deadline;
+    uv_timer_start(&c->act_timer, on_act_timer, p->deadline > now ? p->deadline - now : 0, 0);
+}
+
+static int response_status(const ami_packet *r)
+{
+    if (sb_slice_eq_ci(r->name, "Success") || sb_slice_eq_ci(r->name, "Goodbye") ||
+        sb_slice_eq_ci(r->name, "Follows"))
+        return 0;
+    if (ami_packet_is(r, "Message", "Permission denied"))
+        return SB_EDENIED;
+    return SB_EFAILED;
+}
+
+void ami_actions_on_response(ami_client *c, const ami_packet *pkt)
+{
+    const sb_slice *aid = ami_packet_get(pkt, "ActionID");
+    if (!aid) {
+        /* A Ping sent without ActionID (fixture 04) or another client's habit: nobody waits. */
+        SB_DEBUG(LOG_SUB, "pbx %s: response without ActionID ignored", c->name);
+        return;
+    }
+    ami_pending *p = ami_pending_find(&c->pending, *aid);
+    if (!p) {
+        SB_DEBUG(LOG_SUB, "pbx %s: response to an unknown or expired action ignored", c->name);
+        return;
+    }
+    int status = response_status(pkt);
+    if (status == 0 && p->kind == AMI_ACTION_LIST) {
+        const sb_slice *el = ami_packet_get(pkt, "EventList");
+        if (el && sb_slice_eq_ci(*el, "start")) {
+            if (!p->response)
+                p->response = ami_packet_dup(pkt);
+            return;
+        }
+        /* Success without a list: nothing will follow. */
+    } else if (status == 0 && p->kind == AMI_ACTION_ORIGINATE) {
+        if (!p->response)
+            p->response = ami_packet_dup(pkt);
+        return; /* completes on OriginateResponse */
+    }
+    ami_pending_remove(&c->pending, p);
+    complete(c, p, status, pkt, NULL);
+}
+
+/* An event carrying the ActionID of a pending list or originate. Returns true when consumed. */
+static bool on_action_event(ami_client *c, ami_pending *p, const ami_packet *ev)
+{
+    if (p->kind == AMI_ACTION_ORIGINATE) {
+        if (!sb_slice_eq_ci(ev->name, "OriginateResponse"))
+            return false;
+        ami_pending_remove(&c->pending, p);
+        complete(c, p, ami_packet_is(ev, "Response", "Success") ? 0 : SB_EFAILED, p->response, ev);
+        return true;
+    }
+    const sb_slice *el = ami_packet_get(ev, "EventList");
+    if (el && (sb_slice_eq_ci(*el, "Complete") || sb_slice_eq_ci(*el, "cancelled"))) {
+        int status = sb_slice_eq_ci(*el, "Complete") ? 0 : SB_EFAILED;
+        if (status == 0 && p->items_overflow)
+            status = SB_ETOOBIG;
+        ami_pending_remove(&c->pending, p);
+        complete(c, p, status, p->response, ev);
+        return true;
+    }
+    if (!p->items_overflow && ami_pending_add_item(p, ev) < 0) {
+        SB_WARN(LOG_SUB, "pbx %s: list %s too long or out of memory; items dropped", c->name,
+                p->id);
+        p->items_overflow = true;
+    }
+    return true;
+}
+
+void ami_actions_on_event(ami_client *c, const ami_packet *ev)
+{
+    c->st.events++;
+    if (c->pending.awaiting_events > 0) {
+        const sb_slice *aid = ami_packet_get(ev, "ActionID");
+        ami_pending *p = aid ? ami_pending_find(&c->pending, *aid) : NULL;
+        if (p && p->kind != AMI_ACTION_SIMPLE && on_action_event(c, p, ev))
+            return;
+    }
+    if (c->cbs.on_event)
+        c->cbs.on_event(c, ev, c->cbs.ud);
 }

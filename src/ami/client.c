@@ -1,10 +1,11 @@
 /* client.c: one AMI connection to one Asterisk, on the libuv loop (see client.h).
  *
  * Life of a connection: resolve (only for host names) -> TCP connect -> banner -> [Challenge]
- * -> Login -> Filter actions -> READY. One timer bounds that whole path (connect_timeout_ms) and,
- * between attempts, waits out the back-off; a second timer does keepalive and stall detection; a
- * third serves every action's deadline (actions.c keeps them in a heap). Any failure drops the
- * connection, fails the pending actions with SB_EDISCONN and schedules the next attempt.
+ * -> Login -> Filter actions -> READY (the login steps are in login.c). One timer bounds that
+ * whole path (connect_timeout_ms) and, between attempts, waits out the back-off; a second timer
+ * does keepalive and stall detection; a third serves every action's deadline (actions.c keeps
+ * them in a heap and completes them). Any failure drops the connection, fails the pending actions
+ * with SB_EDISCONN and schedules the next attempt.
  *
  * The read path allocates nothing per packet: libuv reads straight into the codec's free space
  * and events are dispatched from the codec's own packet. Only actions that must outlive one read
@@ -21,7 +22,6 @@
 #include "core/log.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,20 +29,6 @@
 #define LOG_SUB "ami"
 /* Bytes queued for writing beyond which ami_client_send() refuses (the peer is not reading). */
 #define WRITE_QUEUE_MAX (16u * 1024 * 1024)
-#define MAX_ADDRS 8
-
-typedef struct ami_conn {
-    uv_tcp_t tcp;
-    uv_connect_t creq;
-    ami_client *c;
-    bool closing;
-} ami_conn;
-
-typedef struct ami_resolve {
-    uv_getaddrinfo_t req;
-    ami_client *c;
-} ami_resolve;
-
 typedef struct ami_wreq {
     uv_write_t req;
     ami_client *c;
@@ -52,52 +38,8 @@ typedef struct ami_wreq {
     char data[];
 } ami_wreq;
 
-struct ami_client {
-    uv_loop_t *loop;
-    ami_client_config cfg; /* strings below are owned copies */
-    char *name, *host, *username, *secret, *events;
-    char **filters;
-    ami_client_callbacks cbs;
-
-    ami_client_state state;
-    char last_why[96];     /* last reason given to on_state (to report each change once) */
-    char last_failure[96]; /* last connect failure logged at WARN (repeats go to DEBUG) */
-    bool auth_failing;     /* in a streak of failed logins (logged once at ERROR) */
-    bool ever_ready;       /* READY at least once since ami_client_start() */
-    bool freeing;          /* ami_client_free() called */
-    bool drop_requested;   /* a send failed: drop from the keepalive timer */
-    unsigned handles;      /* open handles and requests; memory goes when 0 and freeing */
-
-    ami_codec codec;
-    ami_conn *conn; /* current connection, NULL between attempts */
-    ami_resolve *resolving;
-    struct sockaddr_storage addrs[MAX_ADDRS];
-    size_t naddrs, addr_next;
-
-    uv_timer_t conn_timer; /* connect/login deadline, or the back-off delay */
-    uv_timer_t ka_timer;   /* keepalive Ping and stall detection */
-    uv_timer_t act_timer;  /* earliest action deadline */
-    uint64_t act_due;      /* when act_timer fires, UINT64_MAX when idle */
-
-    ami_pending_set pending;
-    uint64_t next_id;
-    char id_prefix[16];
-    char version[32];
-    size_t filters_left;
-
-    uint32_t backoff_attempt;
-    uint64_t rng;
-    uint64_t last_rx, last_ping;
-    uint64_t codec_log_at;
-    uint64_t codec_suppressed;
-    bool codec_logged;
-
-    ami_client_stats st;
-};
-
 static void attempt_start(ami_client *c);
-static void conn_drop(ami_client *c, const char *why, bool retry);
-static void become_ready(ami_client *c);
+void ami_client_drop(ami_client *c, const char *why, bool retry);
 static void on_ka_timer(uv_timer_t *t);
 
 /* ---- small helpers ----------------------------------------------------------------------- */
@@ -122,7 +64,7 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static void set_state(ami_client *c, ami_client_state st, const char *why)
+void ami_client_set_state(ami_client *c, ami_client_state st, const char *why)
 {
     bool same = st == c->state && strcmp(why, c->last_why) == 0;
     c->state = st;
@@ -159,7 +101,7 @@ static uint32_t backoff_next(ami_client *c)
 }
 
 /* Copies an untrusted slice into a short printable reason string. */
-static void reason_copy(sb_slice s, char *dst, size_t size)
+void ami_reason_copy(sb_slice s, char *dst, size_t size)
 {
     size_t n = s.len < size - 1 ? s.len : size - 1;
     for (size_t i = 0; i < n; i++) {
@@ -196,66 +138,6 @@ static void on_handle_closed(uv_handle_t *h)
     maybe_release(c);
 }
 
-/* ---- completing actions ------------------------------------------------------------------ */
-
-static void act_timer_arm(ami_client *c);
-
-/* Runs p's callback once and frees p. p must already be out of the set. */
-static void complete(ami_client *c, ami_pending *p, int status, const ami_packet *response,
-                     const ami_packet *complete_ev)
-{
-    ami_result r = {
-        .status = status,
-        .response = response,
-        .items = (const ami_packet *const *)p->items,
-        .nitems = p->nitems,
-        .complete = complete_ev,
-    };
-    if (!p->internal && status != 0)
-        c->st.actions_failed++;
-    p->cb(c, &r, p->ud);
-    ami_pending_release(p);
-}
-
-/* Fails every pending action with status (disconnect or stop). The set is emptied first, so a
- * callback that sends or stops sees a consistent client. */
-static void fail_all(ami_client *c, int status)
-{
-    ami_pending *p = ami_pending_detach_all(&c->pending);
-    uv_timer_stop(&c->act_timer);
-    c->act_due = UINT64_MAX;
-    while (p) {
-        ami_pending *next = p->hnext;
-        p->hnext = NULL;
-        complete(c, p, status, p->response, NULL);
-        p = next;
-    }
-}
-
-static void on_act_timer(uv_timer_t *t)
-{
-    ami_client *c = t->data;
-    uint64_t now = uv_now(c->loop);
-    ami_pending *p;
-    c->act_due = UINT64_MAX;
-    while ((p = ami_pending_earliest(&c->pending)) && p->deadline <= now) {
-        ami_pending_remove(&c->pending, p);
-        SB_DEBUG(LOG_SUB, "pbx %s: action %s timed out", c->name, p->id);
-        complete(c, p, SB_ETIMEDOUT, p->response, NULL);
-    }
-    act_timer_arm(c);
-}
-
-static void act_timer_arm(ami_client *c)
-{
-    ami_pending *p = ami_pending_earliest(&c->pending);
-    if (!p || p->deadline >= c->act_due)
-        return;
-    uint64_t now = uv_now(c->loop);
-    c->act_due = p->deadline;
-    uv_timer_start(&c->act_timer, on_act_timer, p->deadline > now ? p->deadline - now : 0, 0);
-}
-
 /* ---- writing ----------------------------------------------------------------------------- */
 
 static void on_write_done(uv_write_t *req, int status)
@@ -266,7 +148,7 @@ static void on_write_done(uv_write_t *req, int status)
         OPENSSL_cleanse(w->data, w->len);
     if (status < 0 && w->conn == c->conn && !w->conn->closing) {
         SB_WARN(LOG_SUB, "pbx %s: write failed: %s", c->name, uv_strerror(status));
-        conn_drop(c, "write failed", true);
+        ami_client_drop(c, "write failed", true);
     }
     free(w);
 }
@@ -329,9 +211,9 @@ static bool msg_is_async(const char *data, size_t len)
     return false;
 }
 
-static int send_action(ami_client *c, ami_msg *m, ami_action_kind kind, uint32_t timeout_ms,
-                       ami_result_cb cb, void *ud, bool internal, bool sensitive, char *action_id,
-                       size_t action_id_size)
+int ami_client_send_action(ami_client *c, ami_msg *m, ami_action_kind kind, uint32_t timeout_ms,
+                           ami_result_cb cb, void *ud, bool internal, bool sensitive,
+                           char *action_id, size_t action_id_size)
 {
     ami_pending *p = NULL;
     const char *data;
@@ -392,7 +274,7 @@ static int send_action(ami_client *c, ami_msg *m, ami_action_kind kind, uint32_t
     if (!internal)
         c->st.actions_sent++;
     p = NULL;
-    act_timer_arm(c);
+    ami_actions_timer_arm(c);
 out:
     ami_pending_release(p);
     ami_msg_free(m);
@@ -411,7 +293,8 @@ int ami_client_send(ami_client *c, ami_msg *m, ami_action_kind kind, uint32_t ti
         ami_msg_free(m);
         return SB_EDISCONN;
     }
-    return send_action(c, m, kind, timeout_ms, cb, ud, false, false, action_id, action_id_size);
+    return ami_client_send_action(c, m, kind, timeout_ms, cb, ud, false, false, action_id,
+                                  action_id_size);
 }
 
 /* ---- keepalive --------------------------------------------------------------------------- */
@@ -423,7 +306,7 @@ static void on_ping_result(ami_client *c, const ami_result *r, void *ud)
         SB_DEBUG(LOG_SUB, "pbx %s: keepalive Ping: %s", c->name, sb_strerror(r->status));
 }
 
-static void ka_arm(ami_client *c)
+void ami_client_ka_arm(ami_client *c)
 {
     uint64_t now = uv_now(c->loop);
     uint64_t since = c->last_rx > c->last_ping ? c->last_rx : c->last_ping;
@@ -440,7 +323,7 @@ static void on_ka_timer(uv_timer_t *t)
         c->drop_requested = false;
         if (c->conn) {
             SB_WARN(LOG_SUB, "pbx %s: write failed; dropping the connection", c->name);
-            conn_drop(c, "write failed", true);
+            ami_client_drop(c, "write failed", true);
         }
         return;
     }
@@ -453,7 +336,7 @@ static void on_ka_timer(uv_timer_t *t)
         snprintf(why, sizeof why, "stalled: nothing received for %llu ms",
                  (unsigned long long)(now - c->last_rx));
         SB_WARN(LOG_SUB, "pbx %s: %s; dropping the connection", c->name, why);
-        conn_drop(c, why, true);
+        ami_client_drop(c, why, true);
         return;
     }
     uint64_t since = c->last_rx > c->last_ping ? c->last_rx : c->last_ping;
@@ -461,11 +344,11 @@ static void on_ka_timer(uv_timer_t *t)
         ami_msg m;
         c->last_ping = now;
         ami_msg_init(&m, "Action", "Ping");
-        if (send_action(c, &m, AMI_ACTION_SIMPLE, 0, on_ping_result, NULL, true, false, NULL, 0) <
-            0)
+        if (ami_client_send_action(c, &m, AMI_ACTION_SIMPLE, 0, on_ping_result, NULL, true, false,
+                                   NULL, 0) < 0)
             return; /* drop_requested re-armed the timer */
     }
-    ka_arm(c);
+    ami_client_ka_arm(c);
 }
 
 /* ---- connection life --------------------------------------------------------------------- */
@@ -507,7 +390,7 @@ static void on_retry_timer(uv_timer_t *t)
 /* Ends the current attempt or session. retry: schedule the next attempt after the back-off (state
  * CONNECTING), otherwise the client stops. Pending actions fail with SB_EDISCONN (SB_ECANCELED
  * when stopping). The caller has logged why. */
-static void conn_drop(ami_client *c, const char *why, bool retry)
+void ami_client_drop(ami_client *c, const char *why, bool retry)
 {
     transport_close(c);
     uv_timer_stop(&c->ka_timer);
@@ -517,16 +400,16 @@ static void conn_drop(ami_client *c, const char *why, bool retry)
         uint32_t delay = backoff_next(c);
         SB_DEBUG(LOG_SUB, "pbx %s: next attempt in %u ms", c->name, delay);
         uv_timer_start(&c->conn_timer, on_retry_timer, delay, 0);
-        set_state(c, AMI_STATE_CONNECTING, why);
-        fail_all(c, SB_EDISCONN);
+        ami_client_set_state(c, AMI_STATE_CONNECTING, why);
+        ami_actions_fail_all(c, SB_EDISCONN);
     } else {
-        set_state(c, AMI_STATE_STOPPED, why);
-        fail_all(c, SB_ECANCELED);
+        ami_client_set_state(c, AMI_STATE_STOPPED, why);
+        ami_actions_fail_all(c, SB_ECANCELED);
     }
 }
 
 /* A connection attempt failed before login: log a new reason at WARN, a repeated one at DEBUG. */
-static void attempt_failed(ami_client *c, const char *why)
+void ami_client_attempt_failed(ami_client *c, const char *why)
 {
     if (strcmp(why, c->last_failure) != 0) {
         SB_WARN(LOG_SUB, "pbx %s: cannot connect to %s:%d: %s; retrying with back-off", c->name,
@@ -536,7 +419,7 @@ static void attempt_failed(ami_client *c, const char *why)
         SB_DEBUG(LOG_SUB, "pbx %s: cannot connect to %s:%d: %s", c->name, c->host, c->cfg.port,
                  why);
     }
-    conn_drop(c, why, true);
+    ami_client_drop(c, why, true);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -563,119 +446,36 @@ static void codec_error(ami_client *c, int err)
     }
 }
 
-static int response_status(const ami_packet *r)
-{
-    if (sb_slice_eq_ci(r->name, "Success") || sb_slice_eq_ci(r->name, "Goodbye") ||
-        sb_slice_eq_ci(r->name, "Follows"))
-        return 0;
-    if (ami_packet_is(r, "Message", "Permission denied"))
-        return SB_EDENIED;
-    return SB_EFAILED;
-}
-
-static void on_response(ami_client *c, const ami_packet *pkt)
-{
-    const sb_slice *aid = ami_packet_get(pkt, "ActionID");
-    if (!aid) {
-        /* A Ping sent without ActionID (fixture 04) or another client's habit: nobody waits. */
-        SB_DEBUG(LOG_SUB, "pbx %s: response without ActionID ignored", c->name);
-        return;
-    }
-    ami_pending *p = ami_pending_find(&c->pending, *aid);
-    if (!p) {
-        SB_DEBUG(LOG_SUB, "pbx %s: response to an unknown or expired action ignored", c->name);
-        return;
-    }
-    int status = response_status(pkt);
-    if (status == 0 && p->kind == AMI_ACTION_LIST) {
-        const sb_slice *el = ami_packet_get(pkt, "EventList");
-        if (el && sb_slice_eq_ci(*el, "start")) {
-            if (!p->response)
-                p->response = ami_packet_dup(pkt);
-            return;
-        }
-        /* Success without a list: nothing will follow. */
-    } else if (status == 0 && p->kind == AMI_ACTION_ORIGINATE) {
-        if (!p->response)
-            p->response = ami_packet_dup(pkt);
-        return; /* completes on OriginateResponse */
-    }
-    ami_pending_remove(&c->pending, p);
-    complete(c, p, status, pkt, NULL);
-}
-
-/* An event carrying the ActionID of a pending list or originate. Returns true when consumed. */
-static bool on_action_event(ami_client *c, ami_pending *p, const ami_packet *ev)
-{
-    if (p->kind == AMI_ACTION_ORIGINATE) {
-        if (!sb_slice_eq_ci(ev->name, "OriginateResponse"))
-            return false;
-        ami_pending_remove(&c->pending, p);
-        complete(c, p, ami_packet_is(ev, "Response", "Success") ? 0 : SB_EFAILED, p->response, ev);
-        return true;
-    }
-    const sb_slice *el = ami_packet_get(ev, "EventList");
-    if (el && (sb_slice_eq_ci(*el, "Complete") || sb_slice_eq_ci(*el, "cancelled"))) {
-        int status = sb_slice_eq_ci(*el, "Complete") ? 0 : SB_EFAILED;
-        if (status == 0 && p->items_overflow)
-            status = SB_ETOOBIG;
-        ami_pending_remove(&c->pending, p);
-        complete(c, p, status, p->response, ev);
-        return true;
-    }
-    if (!p->items_overflow && ami_pending_add_item(p, ev) < 0) {
-        SB_WARN(LOG_SUB, "pbx %s: list %s too long or out of memory; items dropped", c->name,
-                p->id);
-        p->items_overflow = true;
-    }
-    return true;
-}
-
-static void on_event(ami_client *c, const ami_packet *ev)
-{
-    c->st.events++;
-    if (c->pending.awaiting_events > 0) {
-        const sb_slice *aid = ami_packet_get(ev, "ActionID");
-        ami_pending *p = aid ? ami_pending_find(&c->pending, *aid) : NULL;
-        if (p && p->kind != AMI_ACTION_SIMPLE && on_action_event(c, p, ev))
-            return;
-    }
-    if (c->cbs.on_event)
-        c->cbs.on_event(c, ev, c->cbs.ud);
-}
-
-static void start_login(ami_client *c);
-
 static void on_banner(ami_client *c, const ami_packet *pkt)
 {
     static const char prefix[] = "Asterisk Call Manager/";
     sb_slice line = pkt->name;
     size_t pl = sizeof prefix - 1;
     if (line.len >= pl && memcmp(line.ptr, prefix, pl) == 0) {
-        reason_copy((sb_slice){line.ptr + pl, line.len - pl}, c->version, sizeof c->version);
+        ami_reason_copy((sb_slice){line.ptr + pl, line.len - pl}, c->version, sizeof c->version);
     } else {
         /* Forks rebrand the prefix (protocol-facts §1.2): log it and carry on. */
         char shown[96];
         const char *slash = memchr(line.ptr, '/', line.len);
-        reason_copy(line, shown, sizeof shown);
+        ami_reason_copy(line, shown, sizeof shown);
         SB_INFO(LOG_SUB, "pbx %s: unexpected banner \"%s\"; continuing", c->name, shown);
         if (slash)
-            reason_copy((sb_slice){slash + 1, line.len - (size_t)(slash + 1 - line.ptr)},
-                        c->version, sizeof c->version);
+            ami_reason_copy((sb_slice){slash + 1, line.len - (size_t)(slash + 1 - line.ptr)},
+                            c->version, sizeof c->version);
     }
     SB_DEBUG(LOG_SUB, "pbx %s: AMI version %s", c->name, c->version);
-    set_state(c, AMI_STATE_LOGGING_IN, "logging in");
-    start_login(c);
+    ami_client_set_state(c, AMI_STATE_LOGGING_IN, "logging in");
+    ami_login_start(c);
 }
 
 static void dispatch(ami_client *c, const ami_packet *pkt)
 {
     switch (pkt->kind) {
     case AMI_PACKET_EVENT:
-        on_event(c, pkt);
+        ami_actions_on_event(c, pkt);
         break;
     case AMI_PACKET_RESPONSE:
-        on_response(c, pkt);
+        ami_actions_on_response(c, pkt);
         break;
     case AMI_PACKET_BANNER:
         on_banner(c, pkt);
@@ -700,9 +500,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (c->state == AMI_STATE_READY)
             SB_WARN(LOG_SUB, "pbx %s: connection lost: %s", c->name, why);
         if (c->state == AMI_STATE_READY)
-            conn_drop(c, why, true);
+            ami_client_drop(c, why, true);
         else
-            attempt_failed(c, why);
+            ami_client_attempt_failed(c, why);
         return;
     }
     if (nread == 0)
@@ -737,7 +537,7 @@ static void on_connect(uv_connect_t *req, int status)
             start_connect(c); /* try the host's next address */
             return;
         }
-        attempt_failed(c, uv_strerror(status));
+        ami_client_attempt_failed(c, uv_strerror(status));
         return;
     }
     uv_tcp_nodelay(&conn->tcp, 1);
@@ -745,7 +545,7 @@ static void on_connect(uv_connect_t *req, int status)
     c->last_rx = uv_now(c->loop);
     int rc = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
     if (rc < 0)
-        attempt_failed(c, uv_strerror(rc));
+        ami_client_attempt_failed(c, uv_strerror(rc));
 }
 
 static void start_connect(ami_client *c)
@@ -753,14 +553,14 @@ static void start_connect(ami_client *c)
     ami_conn *conn = calloc(1, sizeof *conn);
     int rc;
     if (!conn) {
-        attempt_failed(c, "out of memory");
+        ami_client_attempt_failed(c, "out of memory");
         return;
     }
     conn->c = c;
     rc = uv_tcp_init(c->loop, &conn->tcp);
     if (rc < 0) {
         free(conn);
-        attempt_failed(c, uv_strerror(rc));
+        ami_client_attempt_failed(c, uv_strerror(rc));
         return;
     }
     conn->tcp.data = conn;
@@ -771,7 +571,7 @@ static void start_connect(ami_client *c)
     rc = uv_tcp_connect(&conn->creq, &conn->tcp, sa, on_connect);
     if (rc < 0) {
         transport_close(c);
-        attempt_failed(c, uv_strerror(rc));
+        ami_client_attempt_failed(c, uv_strerror(rc));
     }
 }
 
@@ -790,12 +590,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     c->resolving = NULL;
     if (status < 0) {
         uv_freeaddrinfo(res);
-        attempt_failed(c, uv_strerror(status));
+        ami_client_attempt_failed(c, uv_strerror(status));
         return;
     }
     c->naddrs = 0;
     c->addr_next = 0;
-    for (struct addrinfo *ai = res; ai && c->naddrs < MAX_ADDRS; ai = ai->ai_next) {
+    for (struct addrinfo *ai = res; ai && c->naddrs < AMI_MAX_ADDRS; ai = ai->ai_next) {
         if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
             ai->ai_addrlen > sizeof c->addrs[0])
             continue;
@@ -803,7 +603,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     uv_freeaddrinfo(res);
     if (c->naddrs == 0) {
-        attempt_failed(c, "host name has no address");
+        ami_client_attempt_failed(c, "host name has no address");
         return;
     }
     start_connect(c);
@@ -815,7 +615,7 @@ static void on_conn_deadline(uv_timer_t *t)
     char why[64];
     snprintf(why, sizeof why, "%s timed out after %u ms",
              c->state == AMI_STATE_LOGGING_IN ? "login" : "connect", c->cfg.connect_timeout_ms);
-    attempt_failed(c, why);
+    ami_client_attempt_failed(c, why);
 }
 
 static void attempt_start(ami_client *c)
@@ -833,7 +633,7 @@ static void attempt_start(ami_client *c)
     }
     ami_resolve *r = calloc(1, sizeof *r);
     if (!r) {
-        attempt_failed(c, "out of memory");
+        ami_client_attempt_failed(c, "out of memory");
         return;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -842,191 +642,11 @@ static void attempt_start(ami_client *c)
     int rc = uv_getaddrinfo(c->loop, &r->req, on_resolved, c->host, port, &hints);
     if (rc < 0) {
         free(r);
-        attempt_failed(c, uv_strerror(rc));
+        ami_client_attempt_failed(c, uv_strerror(rc));
         return;
     }
     c->handles++;
     c->resolving = r;
-}
-
-/* ---- login ------------------------------------------------------------------------------- */
-
-static void login_failed(ami_client *c, const ami_result *r)
-{
-    char why[96] = "authentication failed";
-    c->st.logins_failed++;
-    if (r->response && !ami_packet_is(r->response, "Message", "Authentication failed")) {
-        sb_slice msg = ami_packet_value(r->response, "Message");
-        if (msg.len) {
-            char m[80];
-            reason_copy(msg, m, sizeof m);
-            snprintf(why, sizeof why, "login refused: %s", m);
-        }
-    }
-    if (!c->auth_failing)
-        SB_ERROR(LOG_SUB,
-                 "pbx %s: login as \"%s\" failed: %s; retrying with back-off (repeats are "
-                 "logged at debug level)",
-                 c->name, c->username, why);
-    else
-        SB_DEBUG(LOG_SUB, "pbx %s: login as \"%s\" failed again: %s", c->name, c->username, why);
-    c->auth_failing = true;
-    conn_drop(c, why, true);
-}
-
-static bool login_aborted(ami_client *c, const ami_result *r)
-{
-    if (r->status == SB_EDISCONN || r->status == SB_ECANCELED)
-        return true; /* the drop that caused this is being handled */
-    if (r->status == SB_ETIMEDOUT) {
-        attempt_failed(c, "login timed out");
-        return true;
-    }
-    return false;
-}
-
-static void on_filter_result(ami_client *c, const ami_result *r, void *ud)
-{
-    size_t i = (size_t)(uintptr_t)ud;
-    if (r->status == SB_EDISCONN || r->status == SB_ECANCELED)
-        return;
-    if (r->status != 0) {
-        char m[80] = "";
-        if (r->response)
-            reason_copy(ami_packet_value(r->response, "Message"), m, sizeof m);
-        SB_WARN(LOG_SUB, "pbx %s: Filter \"%s\" not installed: %s %s", c->name, c->filters[i],
-                sb_strerror(r->status), m);
-    }
-    if (c->filters_left > 0 && --c->filters_left == 0)
-        become_ready(c);
-}
-
-static void become_ready(ami_client *c)
-{
-    bool reconnected = c->ever_ready;
-    uv_timer_stop(&c->conn_timer);
-    c->ever_ready = true;
-    c->last_failure[0] = '\0';
-    c->last_rx = uv_now(c->loop);
-    c->last_ping = c->last_rx;
-    ka_arm(c);
-    SB_INFO(LOG_SUB, "pbx %s: logged in to %s:%d as \"%s\" (AMI %s)%s", c->name, c->host,
-            c->cfg.port, c->username, c->version[0] ? c->version : "?",
-            reconnected ? ", reconnected" : "");
-    ami_conn *conn = c->conn;
-    set_state(c, AMI_STATE_READY, "logged in");
-    if (c->state == AMI_STATE_READY && c->conn == conn && c->cbs.on_ready && !c->freeing)
-        c->cbs.on_ready(c, reconnected, c->cbs.ud);
-}
-
-static void on_login_result(ami_client *c, const ami_result *r, void *ud)
-{
-    (void)ud;
-    if (login_aborted(c, r))
-        return;
-    if (r->status != 0) {
-        login_failed(c, r);
-        return;
-    }
-    c->auth_failing = false;
-    c->backoff_attempt = 0;
-    c->filters_left = 0;
-    for (size_t i = 0; i < c->cfg.nfilters; i++) {
-        ami_msg m;
-        ami_msg_init(&m, "Action", "Filter");
-        ami_msg_add(&m, "Operation", "Add");
-        ami_msg_add(&m, "Filter", c->filters[i]);
-        int rc = send_action(c, &m, AMI_ACTION_SIMPLE, 0, on_filter_result, (void *)(uintptr_t)i,
-                             true, false, NULL, 0);
-        if (rc == SB_EDISCONN) {
-            attempt_failed(c, "write failed");
-            return;
-        }
-        if (rc < 0)
-            SB_WARN(LOG_SUB, "pbx %s: Filter \"%s\" not sent: %s", c->name, c->filters[i],
-                    sb_strerror(rc));
-        else
-            c->filters_left++;
-    }
-    if (c->filters_left == 0)
-        become_ready(c);
-}
-
-static void send_login(ami_client *c, const char *key_hex)
-{
-    ami_msg m;
-    ami_msg_init(&m, "Action", "Login");
-    ami_msg_add(&m, "Username", c->username);
-    if (key_hex) {
-        ami_msg_add(&m, "AuthType", "MD5");
-        ami_msg_add(&m, "Key", key_hex);
-    } else {
-        ami_msg_add(&m, "Secret", c->secret);
-    }
-    ami_msg_add(&m, "Events", c->events);
-    int rc = send_action(c, &m, AMI_ACTION_SIMPLE, 0, on_login_result, NULL, true, true, NULL, 0);
-    if (rc < 0)
-        attempt_failed(c, rc == SB_EINVAL ? "user name or secret not sendable" : "write failed");
-}
-
-/* Key = lower-case hex MD5(challenge + secret) (protocol-facts §1.3, fixture 03). */
-static int md5_key(sb_slice challenge, const char *secret, char out[33])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    int rc = SB_EIO;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx)
-        return SB_ENOMEM;
-    if (EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1 ||
-        EVP_DigestUpdate(ctx, challenge.ptr, challenge.len) != 1 ||
-        EVP_DigestUpdate(ctx, secret, strlen(secret)) != 1 ||
-        EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 16)
-        goto out;
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned i = 0; i < 16; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[32] = '\0';
-    rc = 0;
-out:
-    OPENSSL_cleanse(md, sizeof md);
-    EVP_MD_CTX_free(ctx);
-    return rc;
-}
-
-static void on_challenge_result(ami_client *c, const ami_result *r, void *ud)
-{
-    char key[33];
-    (void)ud;
-    if (login_aborted(c, r))
-        return;
-    const sb_slice *ch = r->response ? ami_packet_get(r->response, "Challenge") : NULL;
-    if (r->status != 0 || !ch || ch->len == 0) {
-        login_failed(c, r);
-        return;
-    }
-    if (md5_key(*ch, c->secret, key) < 0) {
-        attempt_failed(c, "MD5 unavailable");
-        return;
-    }
-    send_login(c, key);
-    OPENSSL_cleanse(key, sizeof key);
-}
-
-static void start_login(ami_client *c)
-{
-    if (!c->cfg.md5) {
-        send_login(c, NULL);
-        return;
-    }
-    ami_msg m;
-    ami_msg_init(&m, "Action", "Challenge");
-    ami_msg_add(&m, "AuthType", "MD5");
-    if (send_action(c, &m, AMI_ACTION_SIMPLE, 0, on_challenge_result, NULL, true, false, NULL, 0) <
-        0)
-        attempt_failed(c, "write failed");
 }
 
 /* ---- public lifecycle -------------------------------------------------------------------- */
@@ -1143,7 +763,7 @@ int ami_client_start(ami_client *c)
     c->auth_failing = false;
     c->backoff_attempt = 0;
     c->last_failure[0] = '\0';
-    set_state(c, AMI_STATE_CONNECTING, "connecting");
+    ami_client_set_state(c, AMI_STATE_CONNECTING, "connecting");
     attempt_start(c);
     return 0;
 }
@@ -1153,7 +773,7 @@ void ami_client_stop(ami_client *c)
     if (!c || (c->state == AMI_STATE_STOPPED && !c->conn && !c->resolving))
         return;
     SB_INFO(LOG_SUB, "pbx %s: stopped", c->name);
-    conn_drop(c, "stopped", false);
+    ami_client_drop(c, "stopped", false);
 }
 
 void ami_client_free(ami_client *c)
