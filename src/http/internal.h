@@ -37,7 +37,12 @@ typedef enum http_req_state {
 } http_req_state;
 
 struct http_request {
-    http_conn *conn;
+    http_conn *conn; /* NULL when parsing outside a server (fuzzing) */
+    const http_server_config *cfg;
+    http_parser parser;
+    bool is_started;     /* a byte of this request has been parsed */
+    bool wants_continue; /* Expect: 100-continue was just seen */
+    int error_status;    /* set by a parser callback that hit a limit */
     http_req_state state;
     unsigned method; /* enum http_method */
     bool is_head;
@@ -88,14 +93,12 @@ struct http_conn {
     uv_shutdown_t shutdown;
     http_server *srv;
     http_conn *prev, *next; /* the server's connection list */
-    http_parser parser;
     http_conn_phase phase;
     sb_buf in;       /* input not yet parsed */
     bool is_reading; /* uv_read_start active */
     bool in_dispatch;
     bool is_rejected; /* answered 503 at accept: not counted as a connection */
     bool is_stream;
-    int reject_status; /* set by a parser callback that hit a limit */
     int close_reason;
     int open_handles;
     size_t pending_writes;
@@ -157,14 +160,12 @@ void http_stream_overflow(http_conn *c);
 void http_request_init(http_request *req, http_conn *c, const http_server_config *cfg);
 void http_request_reset(http_request *req);
 void http_request_release(http_request *req);
-/* Resolves path, query and headers once the headers are complete; returns 0 or an HTTP status. */
-int http_request_headers_done(http_request *req);
-/* Parses an http_parser callback's chunk into the request; return 0 or an HTTP status. */
-int http_request_add_url(http_request *req, const char *at, size_t len, size_t max_url);
-int http_request_add_header_field(http_request *req, const char *at, size_t len,
-                                  const http_server_config *cfg);
-int http_request_add_header_value(http_request *req, const char *at, size_t len,
-                                  const http_server_config *cfg);
+/* Feeds bytes to the request's parser. Returns 0 (all consumed, need more), HTTP_PARSE_READY
+ * (a whole request is in req; *consumed bytes were used and parsing is paused until
+ * http_request_reset) or an HTTP error status (400, 413, 414, 431, 500). Parsers never touch
+ * sockets: this is the whole of request parsing, and what the fuzz target drives. */
+#define HTTP_PARSE_READY 1
+int http_request_parse(http_request *req, const char *data, size_t len, size_t *consumed);
 /* Decodes %XX (and '+' as space when plus_is_space) from src into the request's arena; returns 0
  * or -1 on a bad escape, a NUL byte or no room. */
 int http_request_decode(http_request *req, sb_slice src, bool plus_is_space, sb_slice *out);

@@ -15,6 +15,9 @@ void http_request_init(http_request *req, http_conn *c, const http_server_config
 {
     memset(req, 0, sizeof(*req));
     req->conn = c;
+    req->cfg = cfg;
+    http_parser_init(&req->parser, HTTP_REQUEST);
+    req->parser.data = req;
     /* The limits are enforced by the callbacks with the right status; the buffer caps are only a
      * backstop, a little above them. */
     sb_buf_init(&req->head, cfg->max_url_bytes + cfg->max_header_bytes + 64);
@@ -33,6 +36,13 @@ void http_request_reset(http_request *req)
     if (req->body.cap > 16384)
         sb_buf_free(&req->body);
     req->state = REQ_PARSING;
+    req->is_started = false;
+    req->wants_continue = false;
+    req->error_status = 0;
+    /* Only a paused parser may be resumed (libhttp-parser asserts); after a parse error the
+     * connection is closing and the parser is never used again. */
+    if (HTTP_PARSER_ERRNO(&req->parser) == HPE_PAUSED)
+        http_parser_pause(&req->parser, 0);
     req->method = 0;
     req->is_head = false;
     req->keep_alive = false;
@@ -63,7 +73,7 @@ void http_request_release(http_request *req)
     req->hdrs_cap = 0;
 }
 
-int http_request_add_url(http_request *req, const char *at, size_t len, size_t max_url)
+static int http_request_add_url(http_request *req, const char *at, size_t len, size_t max_url)
 {
     if (req->url_len + len > max_url)
         return 414;
@@ -73,8 +83,8 @@ int http_request_add_url(http_request *req, const char *at, size_t len, size_t m
     return 0;
 }
 
-int http_request_add_header_field(http_request *req, const char *at, size_t len,
-                                  const http_server_config *cfg)
+static int http_request_add_header_field(http_request *req, const char *at, size_t len,
+                                         const http_server_config *cfg)
 {
     http_hdr *h;
     if (req->path.ptr) /* trailers of a chunked body: ignored, the slices are taken */
@@ -109,8 +119,8 @@ int http_request_add_header_field(http_request *req, const char *at, size_t len,
     return 0;
 }
 
-int http_request_add_header_value(http_request *req, const char *at, size_t len,
-                                  const http_server_config *cfg)
+static int http_request_add_header_value(http_request *req, const char *at, size_t len,
+                                         const http_server_config *cfg)
 {
     http_hdr *h;
     if (req->path.ptr)
@@ -204,7 +214,7 @@ static int parse_query(http_request *req)
     return 0;
 }
 
-int http_request_headers_done(http_request *req)
+static int http_request_headers_done(http_request *req)
 {
     struct http_parser_url u;
     const char *url = req->head.data;
@@ -330,4 +340,102 @@ void http_request_set_user(http_request *req, void *user, void (*free_fn)(void *
 void *http_request_user(const http_request *req)
 {
     return req->user;
+}
+
+/* ---- the parser's callbacks: collect the request, stop at the first limit hit ---- */
+
+static int fail(http_request *req, int status)
+{
+    req->error_status = status;
+    return -1;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    http_request *req = p->data;
+    req->is_started = true;
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    http_request *req = p->data;
+    int st = http_request_add_url(req, at, len, req->cfg->max_url_bytes);
+    return st ? fail(req, st) : 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    http_request *req = p->data;
+    int st = http_request_add_header_field(req, at, len, req->cfg);
+    return st ? fail(req, st) : 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    http_request *req = p->data;
+    int st = http_request_add_header_value(req, at, len, req->cfg);
+    return st ? fail(req, st) : 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    http_request *req = p->data;
+    sb_slice expect;
+    int st;
+    req->method = p->method;
+    req->is_head = p->method == HTTP_HEAD;
+    st = http_request_headers_done(req);
+    if (st)
+        return fail(req, st);
+    /* A declared length over the limit is refused before a byte of the body is read. */
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > req->cfg->max_body_bytes)
+        return fail(req, 413);
+    expect = http_request_header(req, "Expect");
+    if (expect.len && sb_slice_eq_ci(expect, "100-continue") && p->http_major == 1 &&
+        p->http_minor >= 1)
+        req->wants_continue = true;
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    http_request *req = p->data;
+    int rc = sb_buf_append(&req->body, at, len);
+    if (rc == SB_ETOOBIG)
+        return fail(req, 413);
+    return rc ? fail(req, 500) : 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    http_request *req = p->data;
+    req->keep_alive = http_should_keep_alive(p) != 0;
+    /* Stop here: the next pipelined request waits until this one is answered. */
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+int http_request_parse(http_request *req, const char *data, size_t len, size_t *consumed)
+{
+    size_t n = http_parser_execute(&req->parser, &parser_settings, data, len);
+    enum http_errno err = HTTP_PARSER_ERRNO(&req->parser);
+    *consumed = n;
+    if (req->error_status)
+        return req->error_status;
+    if (err == HPE_PAUSED)
+        return HTTP_PARSE_READY;
+    if (err != HPE_OK)
+        return 400;
+    return 0;
 }

@@ -57,7 +57,7 @@ int http_respond(http_request *req, int status, const char *content_type,
         return SB_EINVAL;
     if (c->phase != PH_HANDLING)
         return SB_EDISCONN;
-    req->keep_alive = req->keep_alive && !c->parser.upgrade && !c->srv->is_stopping;
+    req->keep_alive = req->keep_alive && !req->parser.upgrade && !c->srv->is_stopping;
     rc = format_answer(&out, status, content_type, headers, nheaders, body, req->keep_alive,
                        req->is_head);
     if (rc)

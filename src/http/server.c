@@ -17,24 +17,6 @@
 #define PIPELINE_STASH_MAX 65536 /* input kept while a request is handled before reads pause */
 #define REJECTING_MAX 256        /* connections answered 503 at once before we just close */
 
-static int on_message_begin(http_parser *p);
-static int on_url(http_parser *p, const char *at, size_t len);
-static int on_header_field(http_parser *p, const char *at, size_t len);
-static int on_header_value(http_parser *p, const char *at, size_t len);
-static int on_headers_complete(http_parser *p);
-static int on_body(http_parser *p, const char *at, size_t len);
-static int on_message_complete(http_parser *p);
-
-static const http_parser_settings parser_settings = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
 struct write_req {
     uv_write_t w;
     char *owned;
@@ -45,86 +27,6 @@ static void on_timer(uv_timer_t *t);
 static void on_resume(uv_timer_t *t);
 static void conn_process(http_conn *c);
 static void conn_read_start(http_conn *c);
-
-/* ---- parser callbacks: collect the request, stop at the first limit hit ---- */
-
-static int fail(http_conn *c, int status)
-{
-    c->reject_status = status;
-    return -1;
-}
-
-static int on_message_begin(http_parser *p)
-{
-    http_conn *c = p->data;
-    c->phase = PH_READING;
-    uv_timer_start(&c->timer, on_timer, c->srv->cfg.request_timeout_ms, 0);
-    return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t len)
-{
-    http_conn *c = p->data;
-    int st = http_request_add_url(&c->req, at, len, c->srv->cfg.max_url_bytes);
-    return st ? fail(c, st) : 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-    http_conn *c = p->data;
-    int st = http_request_add_header_field(&c->req, at, len, &c->srv->cfg);
-    return st ? fail(c, st) : 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-    http_conn *c = p->data;
-    int st = http_request_add_header_value(&c->req, at, len, &c->srv->cfg);
-    return st ? fail(c, st) : 0;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    http_conn *c = p->data;
-    http_request *req = &c->req;
-    sb_slice expect;
-    int st;
-    req->method = p->method;
-    req->is_head = p->method == HTTP_HEAD;
-    st = http_request_headers_done(req);
-    if (st)
-        return fail(c, st);
-    /* A declared length over the limit is refused before a byte of the body is read. */
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->cfg.max_body_bytes)
-        return fail(c, 413);
-    /* curl and others wait for "100 Continue" before sending a large body (RFC 9110 10.1.1). */
-    expect = http_request_header(req, "Expect");
-    if (expect.len && sb_slice_eq_ci(expect, "100-continue") && p->http_major == 1 &&
-        p->http_minor >= 1) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (http_conn_write(c, cont, sizeof(cont) - 1, NULL, NULL))
-            return fail(c, 500);
-    }
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    http_conn *c = p->data;
-    int rc = sb_buf_append(&c->req.body, at, len);
-    if (rc == SB_ETOOBIG)
-        return fail(c, 413);
-    return rc ? fail(c, 500) : 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    http_conn *c = p->data;
-    c->req.keep_alive = http_should_keep_alive(p) != 0;
-    /* Stop here: the next pipelined request waits until this one is answered. */
-    http_parser_pause(p, 1);
-    return 0;
-}
 
 /* ---- writes ---- */
 
@@ -287,7 +189,7 @@ void http_conn_finish(http_conn *c, int reason)
 void http_conn_request_done(http_conn *c)
 {
     http_request *req = &c->req;
-    bool keep = req->keep_alive && !c->parser.upgrade && !c->srv->is_stopping;
+    bool keep = req->keep_alive && !req->parser.upgrade && !c->srv->is_stopping;
     uv_timer_stop(&c->timer);
     http_request_reset(req);
     if (c->phase == PH_CLOSED || c->phase == PH_DRAINING)
@@ -296,7 +198,6 @@ void http_conn_request_done(http_conn *c)
         http_conn_finish(c, 0);
         return;
     }
-    http_parser_pause(&c->parser, 0);
     c->phase = PH_IDLE;
     conn_read_start(c);
     uv_timer_start(&c->timer, on_timer, c->srv->cfg.idle_timeout_ms, 0);
@@ -344,21 +245,32 @@ static const char *reject_code(int status)
 
 static void conn_process(http_conn *c)
 {
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     while ((c->phase == PH_IDLE || c->phase == PH_READING) && c->in.len) {
-        size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.data, c->in.len);
-        enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
-        if (c->reject_status) {
-            int st = c->reject_status;
-            http_conn_reject(c, st, reject_code(st), http_status_text(st));
+        size_t n = 0;
+        int st = http_request_parse(&c->req, c->in.data, c->in.len, &n);
+        if (c->req.is_started && c->phase == PH_IDLE) {
+            c->phase = PH_READING;
+            uv_timer_start(&c->timer, on_timer, c->srv->cfg.request_timeout_ms, 0);
+        }
+        if (st >= 400) {
+            const char *why = st == 400 ? http_errno_description(HTTP_PARSER_ERRNO(&c->req.parser))
+                                        : http_status_text(st);
+            SB_DEBUG("http", "refusing a request: %d %s", st, why);
+            http_conn_reject(c, st, reject_code(st), why);
             return;
         }
-        if (err != HPE_OK && err != HPE_PAUSED) {
-            SB_DEBUG("http", "malformed request: %s", http_errno_description(err));
-            http_conn_reject(c, 400, "bad_request", http_errno_description(err));
-            return;
+        /* curl and others wait for "100 Continue" before sending a large body (RFC 9110
+         * 10.1.1); not needed when the body is here already. */
+        if (c->req.wants_continue) {
+            c->req.wants_continue = false;
+            if (st != HTTP_PARSE_READY && http_conn_write(c, cont, sizeof(cont) - 1, NULL, NULL)) {
+                http_conn_close(c, SB_EDISCONN);
+                return;
+            }
         }
         sb_buf_consume(&c->in, n);
-        if (err == HPE_PAUSED)
+        if (st == HTTP_PARSE_READY)
             conn_dispatch(c);
         else if (n == 0)
             break;
@@ -481,8 +393,6 @@ static void on_connection(uv_stream_t *listener, int status)
     c->tcp.data = c;
     c->timer.data = c;
     c->open_handles = 2;
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
     http_request_init(&c->req, c, &s->cfg);
     sb_buf_init(&c->in, s->cfg.max_url_bytes + s->cfg.max_header_bytes + s->cfg.max_body_bytes +
                             PIPELINE_STASH_MAX * 2);

@@ -202,7 +202,7 @@ http_stream *http_ws_accept(http_request *req, const http_stream_callbacks *cb, 
     int n;
     if ((req->state != REQ_DISPATCHED && req->state != REQ_HELD) || c->phase != PH_HANDLING)
         return NULL;
-    if (req->method != HTTP_GET || c->parser.http_major != 1 || c->parser.http_minor < 1 ||
+    if (req->method != HTTP_GET || req->parser.http_major != 1 || req->parser.http_minor < 1 ||
         !has_token(http_request_header(req, "Upgrade"), "websocket") ||
         !has_token(http_request_header(req, "Connection"), "upgrade")) {
         http_respond_error(req, 400, "bad_request", "not a WebSocket handshake");
