@@ -23,6 +23,18 @@ static json_t *slice_string(sb_slice s)
     return j;
 }
 
+/* Writes a wire slice for a terminal: control characters (an escape sequence in a caller name)
+ * become '?', so a PBX can never drive the user's terminal. */
+static int put_clean(FILE *f, sb_slice s)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (fputc((c < 0x20 && c != '\t') || c == 0x7f ? '?' : c, f) == EOF)
+            return SB_EIO;
+    }
+    return 0;
+}
+
 json_t *app_ami_packet_json(const ami_packet *p, const char *pbx)
 {
     json_t *o = json_object();
@@ -82,8 +94,8 @@ int app_ami_packet_print(FILE *f, const ami_packet *p, const char *pbx, int json
     }
     for (size_t i = 0; i < p->count; i++) {
         const ami_header *h = &p->headers[i];
-        if (fprintf(f, "%.*s: %.*s\n", (int)h->key.len, h->key.ptr, (int)h->value.len,
-                    h->value.ptr) < 0)
+        if (put_clean(f, h->key) < 0 || fputs(": ", f) == EOF || put_clean(f, h->value) < 0 ||
+            fputc('\n', f) == EOF)
             return SB_EIO;
     }
     if (pbx && fprintf(f, "Pbx: %s\n", pbx) < 0)

@@ -62,6 +62,18 @@ static void test_cli_text_form(void **state)
                              "Response: Success\nPing: Pong\nPbx: two\n\n"
                              "{\"Response\":\"Success\",\"Ping\":\"Pong\",\"pbx\":\"two\"}\n");
     ami_codec_free(&c);
+
+    /* Control characters never reach the terminal in the text form. */
+    const char *esc = "Event: E\r\nCallerIDName: A\x1b[2JB\tC\r\n\r\n";
+    char buf2[128] = "";
+    assert_int_equal(ami_codec_init(&c, AMI_LIMITS_DEFAULT, false), 0);
+    ami_codec_feed(&c, esc, strlen(esc));
+    assert_int_equal(ami_codec_next(&c, &p), AMI_PACKET);
+    f = fmemopen(buf2, sizeof buf2, "w");
+    assert_int_equal(app_ami_packet_print(f, &p, NULL, 0), 0);
+    fclose(f);
+    assert_string_equal(buf2, "Event: E\nCallerIDName: A?[2JB\tC\n\n");
+    ami_codec_free(&c);
 }
 
 int main(void)
