@@ -8,6 +8,8 @@
  */
 #include "ami_fake_server.h"
 
+#include "ami/internal.h" /* AMI_LIST_MAX_ITEMS */
+
 #include <time.h>
 
 /* ---- interleaved lists ------------------------------------------------------------------- */
@@ -525,6 +527,81 @@ static void test_rebranded_banner_is_tolerated(void **state)
     tc_fini(&t);
 }
 
+/* ---- legacy Command output, and the list cap ------------------------------------------- */
+
+static void legacy_command(fake_srv *s, fs_conn *fc, const ami_packet *a, int idx)
+{
+    (void)s, (void)idx;
+    sb_slice id = ami_packet_value(a, "ActionID");
+    if (sb_slice_eq_ci(a->name, "Command")) {
+        /* Pre-14 form: raw text up to --END COMMAND-- (protocol-facts §1.8). */
+        fs_sendf(fc,
+                 "Response: Follows\r\nPrivilege: Command\r\nActionID: %.*s\r\n"
+                 "System uptime: 1 second\nLast reload: 1 second\n"
+                 "--END COMMAND--\r\n\r\n",
+                 (int)id.len, id.ptr);
+        return;
+    }
+    /* A list one item longer than the client keeps. */
+    sb_buf b;
+    sb_buf_init(&b, 64u << 20);
+    sb_buf_printf(&b, "Response: Success\r\nActionID: %.*s\r\nEventList: start\r\n\r\n",
+                  (int)id.len, id.ptr);
+    for (int i = 0; i <= AMI_LIST_MAX_ITEMS; i++)
+        sb_buf_printf(&b, "Event: Item\r\nActionID: %.*s\r\n\r\n", (int)id.len, id.ptr);
+    sb_buf_printf(&b, "Event: ItemsComplete\r\nActionID: %.*s\r\nEventList: Complete\r\n\r\n",
+                  (int)id.len, id.ptr);
+    fs_send(fc, b.data, b.len);
+    sb_buf_free(&b);
+}
+
+typedef struct outres {
+    res r;
+    int outputs;
+    char first[64];
+} outres;
+
+static void output_cb(ami_client *c, const ami_result *r, void *ud)
+{
+    outres *o = ud;
+    res_cb(c, r, &o->r);
+    for (size_t i = 0; r->response && i < r->response->count; i++) {
+        if (!sb_slice_eq_ci(r->response->headers[i].key, "Output"))
+            continue;
+        if (o->outputs++ == 0)
+            sb_slice_copy(r->response->headers[i].value, o->first, sizeof o->first);
+    }
+}
+
+static void test_legacy_follows_and_list_cap(void **state)
+{
+    tc t;
+    outres o = {0};
+    res big = {0};
+    (void)state;
+    tc_init(&t);
+    t.srv.on_action = legacy_command;
+    ami_client_config cfg = tc_config(&t);
+    tc_client(&t, &cfg);
+    RUN_UNTIL(&t, t.ready == 1, 2000);
+    ami_msg m;
+    ami_msg_init(&m, "Action", "Command");
+    ami_msg_add(&m, "Command", "core show uptime");
+    assert_int_equal(ami_client_send(t.c, &m, AMI_ACTION_SIMPLE, 0, output_cb, &o, NULL, 0), 0);
+    assert_int_equal(tc_send(&t, "Huge", AMI_ACTION_LIST, 0, &big, NULL, NULL), 0);
+    RUN_UNTIL(&t, o.r.calls && big.calls, 10000);
+    assert_int_equal(o.r.calls, 1);
+    assert_int_equal(o.r.status, 0);
+    assert_true(o.outputs >= 2);
+    assert_string_equal(o.first, "System uptime: 1 second");
+    assert_int_equal(big.calls, 1);
+    assert_int_equal(big.status, SB_ETOOBIG);
+    assert_int_equal(big.nitems, AMI_LIST_MAX_ITEMS);
+    assert_string_equal(big.complete_name, "ItemsComplete");
+    assert_int_equal(ami_client_get_state(t.c), AMI_STATE_READY);
+    tc_fini(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -536,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_events_mask_and_filters_before_ready),
         cmocka_unit_test(test_host_name_is_resolved),
         cmocka_unit_test(test_rebranded_banner_is_tolerated),
+        cmocka_unit_test(test_legacy_follows_and_list_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
