@@ -22,7 +22,7 @@ enum { EL_LIT, EL_RANGE, EL_SET, EL_DOT, EL_BANG };
 #define KEY_BANG 0x28000u
 #define KEY_END 0x30000u
 
-/* A set with more members than this is not indexed by first character (see the table). */
+/* A first element with more members than this is not indexed (see the tables section). */
 #define INDEX_SET_MAX 32
 
 typedef struct pat_elem {
@@ -40,18 +40,6 @@ struct route_pattern {
     char *literal;       /* literal extensions: the text without '-' */
     size_t literal_len;
     char *text; /* NUL-terminated copy of the source text */
-};
-
-struct route_pattern_table {
-    const route_pattern *const *pats;
-    uint32_t *lits; /* indices of literal extensions, sorted by (text, index) */
-    size_t nlits;
-    uint32_t *order; /* indices of patterns, sorted by (Asterisk order, index); position = rank */
-    size_t npat;
-    uint32_t bucket_off[257]; /* bucket c holds the ranks whose first element accepts byte c */
-    uint32_t *bucket_items;
-    uint32_t *wild; /* ranks starting with `.`, `!` or a big set: tried for every number */
-    size_t nwild;
 };
 
 static void set_error(route_pattern_error *err, size_t offset, const char *msg)
@@ -385,7 +373,42 @@ int route_pattern_cmp(const route_pattern *a, const route_pattern *b)
     }
 }
 
-/* ---- tables ---- */
+/* ---- tables ----
+ *
+ * Patterns are sorted once into Asterisk's order (their rank). A prefix trie over element
+ * positions then narrows the candidates for a number: a node splits its patterns by the
+ * character their element at that depth requires. Only single characters split (and, at the
+ * root, sets of up to INDEX_SET_MAX characters such as X, N, Z, [1-5], which are copied into each
+ * of their characters' children); a pattern whose element there is wider, `.`, `!`, or that
+ * has ended, stays in the node's own list. A lookup walks down by the number's characters and
+ * merges the lists it passed, in rank order, testing each candidate until one matches: the
+ * first match is the one Asterisk's sorted walk would reach first.
+ */
+
+#define INDEX_LEAF_MAX 8 /* a node with this few patterns is not split further */
+#define INDEX_DEPTH_MAX 12
+
+typedef struct idx_node idx_node;
+typedef struct idx_child {
+    unsigned char c;
+    idx_node *node;
+} idx_child;
+
+struct idx_node {
+    uint32_t *ranks; /* tried at this node, ascending */
+    size_t n;
+    idx_child *kids; /* sorted by c */
+    size_t nkids;
+};
+
+struct route_pattern_table {
+    const route_pattern *const *pats;
+    uint32_t *lits; /* indices of literal extensions, sorted by (text, index) */
+    size_t nlits;
+    uint32_t *order; /* indices of patterns, sorted by (Asterisk order, index); position = rank */
+    size_t npat;
+    idx_node root;
+};
 
 typedef struct sort_item {
     const route_pattern *p;
@@ -401,20 +424,107 @@ static int cmp_items(const void *x, const void *y)
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
-static bool indexed_first(const route_pattern *p)
+/* Does p's element at depth split into children, and may c be one of them? */
+static bool splits_on(const route_pattern *p, size_t depth, unsigned c)
 {
-    const pat_elem *e = &p->el[0];
+    const pat_elem *e;
+    if (depth >= p->nel)
+        return false;
+    e = &p->el[depth];
     if (e->kind == EL_DOT || e->kind == EL_BANG)
         return false;
-    return e->kind != EL_SET || (e->key >> 8) <= INDEX_SET_MAX;
+    if (depth > 0 && (e->key >> 8) != 1)
+        return false; /* below the root only single characters: no copies */
+    if ((e->key >> 8) > INDEX_SET_MAX)
+        return false;
+    return elem_accepts(p, e, (unsigned char)c);
+}
+
+static bool splits(const route_pattern *p, size_t depth)
+{
+    const pat_elem *e;
+    if (depth >= p->nel)
+        return false;
+    e = &p->el[depth];
+    if (e->kind == EL_DOT || e->kind == EL_BANG)
+        return false;
+    return (e->key >> 8) <= (depth > 0 ? 1u : INDEX_SET_MAX);
+}
+
+static void free_node(idx_node *node)
+{
+    for (size_t i = 0; i < node->nkids; i++) {
+        free_node(node->kids[i].node);
+        free(node->kids[i].node);
+    }
+    free(node->kids);
+    free(node->ranks);
+}
+
+static int build_node(const route_pattern_table *t, idx_node *node, const uint32_t *ranks, size_t n,
+                      size_t depth)
+{
+    uint32_t counts[256] = {0};
+    uint32_t *tmp = NULL;
+    size_t nrest = 0, nkids = 0, i;
+    unsigned c;
+
+    if (n > INDEX_LEAF_MAX && depth < INDEX_DEPTH_MAX) {
+        for (i = 0; i < n; i++) {
+            const route_pattern *p = t->pats[t->order[ranks[i]]];
+            if (!splits(p, depth)) {
+                nrest++;
+                continue;
+            }
+            for (c = 0; c < 256; c++)
+                counts[c] += splits_on(p, depth, c);
+        }
+    } else {
+        nrest = n;
+    }
+    for (c = 0; c < 256; c++)
+        nkids += counts[c] != 0;
+    if (nkids == 0)
+        nrest = n;
+    node->ranks = malloc((nrest ? nrest : 1) * sizeof(uint32_t));
+    node->kids = nkids ? calloc(nkids, sizeof(idx_child)) : NULL;
+    tmp = nkids ? malloc(n * sizeof(uint32_t)) : NULL;
+    if (!node->ranks || (nkids && (!node->kids || !tmp)))
+        goto nomem;
+    for (i = 0; i < n; i++) {
+        if (nkids == 0 || !splits(t->pats[t->order[ranks[i]]], depth))
+            node->ranks[node->n++] = ranks[i];
+    }
+    for (c = 0; c < 256 && nkids; c++) {
+        size_t m = 0;
+        if (!counts[c])
+            continue;
+        for (i = 0; i < n; i++) {
+            if (splits_on(t->pats[t->order[ranks[i]]], depth, c))
+                tmp[m++] = ranks[i];
+        }
+        idx_child *k = &node->kids[node->nkids];
+        k->c = (unsigned char)c;
+        k->node = calloc(1, sizeof(idx_node));
+        if (!k->node)
+            goto nomem;
+        node->nkids++;
+        if (build_node(t, k->node, tmp, m, depth + 1) != 0)
+            goto nomem;
+    }
+    free(tmp);
+    return 0;
+nomem:
+    free(tmp);
+    return SB_ENOMEM;
 }
 
 int route_pattern_table_new(const route_pattern *const *pats, size_t n, route_pattern_table **out)
 {
     route_pattern_table *t = NULL;
     sort_item *items = NULL;
-    size_t i, nl = 0, np = 0, nitems = 0;
-    uint32_t counts[256] = {0};
+    uint32_t *ranks = NULL;
+    size_t i, nl = 0, np = 0;
     int rc = SB_ENOMEM;
 
     *out = NULL;
@@ -426,13 +536,13 @@ int route_pattern_table_new(const route_pattern *const *pats, size_t n, route_pa
     }
     t = calloc(1, sizeof *t);
     items = malloc((n ? n : 1) * sizeof *items);
-    if (!t || !items)
+    ranks = malloc((n ? n : 1) * sizeof *ranks);
+    if (!t || !items || !ranks)
         goto fail;
     t->pats = pats;
     t->lits = malloc((n ? n : 1) * sizeof(uint32_t));
     t->order = malloc((n ? n : 1) * sizeof(uint32_t));
-    t->wild = malloc((n ? n : 1) * sizeof(uint32_t));
-    if (!t->lits || !t->order || !t->wild)
+    if (!t->lits || !t->order)
         goto fail;
 
     /* Literals, sorted by text then index. */
@@ -451,45 +561,19 @@ int route_pattern_table_new(const route_pattern *const *pats, size_t n, route_pa
             items[np++] = (sort_item){pats[i], (uint32_t)i};
     }
     qsort(items, np, sizeof *items, cmp_items);
-    for (i = 0; i < np; i++)
+    for (i = 0; i < np; i++) {
         t->order[i] = items[i].idx;
+        ranks[i] = (uint32_t)i;
+    }
     t->npat = np;
-
-    /* First-character index: each rank goes into the buckets its first element accepts. */
-    for (i = 0; i < np; i++) {
-        const route_pattern *p = pats[t->order[i]];
-        if (!indexed_first(p)) {
-            t->wild[t->nwild++] = (uint32_t)i;
-            continue;
-        }
-        for (unsigned c = 0; c < 256; c++) {
-            if (elem_accepts(p, &p->el[0], (unsigned char)c))
-                counts[c]++;
-        }
-    }
-    t->bucket_off[0] = 0;
-    for (i = 0; i < 256; i++) {
-        t->bucket_off[i + 1] = t->bucket_off[i] + counts[i];
-        nitems += counts[i];
-    }
-    t->bucket_items = malloc((nitems ? nitems : 1) * sizeof(uint32_t));
-    if (!t->bucket_items)
+    if (build_node(t, &t->root, ranks, np, 0) != 0)
         goto fail;
-    memset(counts, 0, sizeof counts);
-    for (i = 0; i < np; i++) {
-        const route_pattern *p = pats[t->order[i]];
-        if (!indexed_first(p))
-            continue;
-        for (unsigned c = 0; c < 256; c++) {
-            if (elem_accepts(p, &p->el[0], (unsigned char)c))
-                t->bucket_items[t->bucket_off[c] + counts[c]++] = (uint32_t)i;
-        }
-    }
     *out = t;
     t = NULL;
     rc = 0;
 fail:
     free(items);
+    free(ranks);
     route_pattern_table_free(t);
     return rc;
 }
@@ -498,10 +582,9 @@ void route_pattern_table_free(route_pattern_table *t)
 {
     if (!t)
         return;
+    free_node(&t->root);
     free(t->lits);
     free(t->order);
-    free(t->wild);
-    free(t->bucket_items);
     free(t);
 }
 
@@ -515,10 +598,25 @@ static int cmp_literal(const route_pattern *p, const char *d, size_t dlen)
     return (p->literal_len > dlen) - (p->literal_len < dlen);
 }
 
+static const idx_node *find_child(const idx_node *node, unsigned char c)
+{
+    size_t lo = 0, hi = node->nkids;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (node->kids[mid].c < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < node->nkids && node->kids[lo].c == c ? node->kids[lo].node : NULL;
+}
+
 long route_pattern_table_best(const route_pattern_table *t, sb_slice dialed)
 {
     char norm[ROUTE_PATTERN_MAX];
-    size_t nlen = 0, j, lo, hi, a, b, aend, bend;
+    const idx_node *path[INDEX_DEPTH_MAX + 1];
+    size_t pos[INDEX_DEPTH_MAX + 1];
+    size_t nlen = 0, j, lo, hi, k = 0;
     bool fits = true;
 
     /* 1. A literal extension always wins: binary search on the number without '-'. */
@@ -545,27 +643,36 @@ long route_pattern_table_best(const route_pattern_table *t, sb_slice dialed)
             return (long)t->lits[lo];
     }
 
-    /* 2. Patterns: merge the first-character bucket with the wildcard list by rank; the first
-     * candidate that matches is the one Asterisk's sorted walk would reach first. */
-    for (j = 0; j < dialed.len && dialed.ptr[j] == '-'; j++)
-        ;
-    if (j < dialed.len) {
-        unsigned c = (unsigned char)dialed.ptr[j];
-        a = t->bucket_off[c];
-        aend = t->bucket_off[c + 1];
-    } else {
-        a = aend = 0; /* an empty number: only a leading '!' can match */
+    /* 2. Patterns: walk the trie by the number's characters ('-' skipped), then merge the lists
+     * of the nodes passed, in rank order, until a candidate matches. */
+    const idx_node *node = &t->root;
+    j = 0;
+    for (;;) {
+        path[k] = node;
+        pos[k++] = 0;
+        if (node->nkids == 0 || k > INDEX_DEPTH_MAX)
+            break;
+        while (j < dialed.len && dialed.ptr[j] == '-')
+            j++;
+        if (j >= dialed.len)
+            break;
+        node = find_child(node, (unsigned char)dialed.ptr[j++]);
+        if (!node)
+            break;
     }
-    b = 0;
-    bend = t->nwild;
-    while (a < aend || b < bend) {
-        uint32_t rank;
-        if (b >= bend || (a < aend && t->bucket_items[a] < t->wild[b]))
-            rank = t->bucket_items[a++];
-        else
-            rank = t->wild[b++];
+    for (;;) {
+        size_t best = k;
+        uint32_t rank = UINT32_MAX;
+        for (size_t q = 0; q < k; q++) {
+            if (pos[q] < path[q]->n && path[q]->ranks[pos[q]] < rank) {
+                rank = path[q]->ranks[pos[q]];
+                best = q;
+            }
+        }
+        if (best == k)
+            return -1;
+        pos[best]++;
         if (route_pattern_match(t->pats[t->order[rank]], dialed))
             return (long)t->order[rank];
     }
-    return -1;
 }
