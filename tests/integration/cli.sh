@@ -216,6 +216,14 @@ check "--pbx picks one PBX (no Pbx: tag)" bash -c "! grep -q '^Pbx:' '$TMP/out'"
 check "--pbx: the other PBX is not contacted" test ! -s "$TMP/err"
 bad_line "no [pbx nope]" "$SB" ami tail -c "$TMP/multi.conf" --pbx nope
 
+# MD5 login; a permission the manager user lacks is exit 1 with the message.
+sed 's/^username = admin$/username = admin\nauth = md5/' "$TMP/sim.conf" >"$TMP/md5.conf"
+run 0 "$SB" ami action Ping -c "$TMP/md5.conf"
+check "Ping over an MD5 login" grep -q '^Ping: Pong$' "$TMP/out"
+printf '[pbx limited]\nport = %s\nusername = limited\nsecret = limited-secret\n' "$PORT" >"$TMP/limited.conf"
+run 1 "$SB" ami action Command Command=core\ show\ uptime -c "$TMP/limited.conf"
+check "permission denied: one line naming it" grep -qi 'permission denied' "$TMP/err"
+
 # A wrong secret: exit 3, one line, the secret never shown.
 sed 's/^secret_env = .*/secret = Wrong-Secret-0a1b/' "$TMP/sim.conf" >"$TMP/wrong.conf"
 run 3 "$SB" ami action Ping -c "$TMP/wrong.conf"
