@@ -200,7 +200,7 @@ int64_t outbox_committed_seq(const outbox *ob)
 typedef struct prune_job {
     outbox *ob;
     int64_t upto, older_than;
-    int64_t deleted, bytes;
+    int64_t deleted, total, bytes;
     outbox_op_cb cb;
     void *ud;
 } prune_job;
@@ -209,8 +209,9 @@ static int prune_run(store_conn *c, void *arg)
 {
     prune_job *p = arg;
     int err = 0;
+    p->deleted = 0;
     if (p->upto > 0)
-        err = store_events_prune(c, p->upto, p->older_than, &p->deleted);
+        err = store_events_prune(c, p->upto, p->older_than, p->ob->opt.prune_chunk, &p->deleted);
     if (!err)
         err = store_size_bytes(c, &p->bytes);
     return err;
@@ -220,11 +221,15 @@ static void prune_done(int status, void *arg)
 {
     prune_job *p = arg;
     outbox *ob = p->ob;
+    p->total += p->deleted;
+    if (!status && p->deleted >= ob->opt.prune_chunk && !ob->is_closing && ob->writer &&
+        store_writer_submit(ob->writer, prune_run, prune_done, p) == 0)
+        return; /* more to delete: the next step (still counted in pending_jobs) */
     if (!status) {
         bool is_warn = p->bytes >= ob->opt.size_warn_bytes;
         bool is_max = p->bytes >= ob->opt.size_max_bytes;
-        if (p->deleted)
-            SB_INFO(SUB, "pruned %lld delivered events", (long long)p->deleted);
+        if (p->total)
+            SB_INFO(SUB, "pruned %lld delivered events", (long long)p->total);
         if (!ob->is_size_known || is_warn != ob->is_over_warn || is_max != ob->is_over_max) {
             if (is_warn || ob->is_size_known) {
                 if (is_warn)
@@ -242,7 +247,7 @@ static void prune_done(int status, void *arg)
         SB_ERROR(SUB, "retention/size check failed: %s", sb_strerror(status));
     }
     if (p->cb)
-        p->cb(status, p->deleted, p->ud);
+        p->cb(status, p->total, p->ud);
     free(p);
     ob->pending_jobs--;
     ob_maybe_finish_close(ob);
@@ -300,6 +305,8 @@ int outbox_open(uv_loop_t *loop, const outbox_options *opt, outbox **out)
         ob->opt.retention_ms = 7LL * 24 * 3600 * 1000;
     if (ob->opt.prune_interval_ms <= 0)
         ob->opt.prune_interval_ms = 60000;
+    if (ob->opt.prune_chunk <= 0)
+        ob->opt.prune_chunk = 20000;
     if (ob->opt.size_warn_bytes <= 0)
         ob->opt.size_warn_bytes = 1LL << 30;
     if (ob->opt.size_max_bytes <= 0)

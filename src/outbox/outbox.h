@@ -96,8 +96,10 @@ typedef struct outbox_options {
     store_writer_options writer; /* group size and queue caps */
     int64_t retention_ms;        /* delivered events kept this long; 0 = 7 days */
     int64_t prune_interval_ms;   /* retention and size checks; 0 = 60 s */
-    int64_t size_warn_bytes;     /* 0 = 1 GiB */
-    int64_t size_max_bytes;      /* appends refused above (SB_ETOOBIG); 0 = 4 GiB */
+    int prune_chunk;         /* events deleted per writer transaction (appends never wait behind one
+                              * huge DELETE); 0 = 20000 */
+    int64_t size_warn_bytes; /* 0 = 1 GiB */
+    int64_t size_max_bytes;  /* appends refused above (SB_ETOOBIG); 0 = 4 GiB */
     outbox_size_cb on_size;
     void *on_size_ud;
 } outbox_options;

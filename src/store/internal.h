@@ -24,7 +24,8 @@ typedef struct store_backend {
     int (*events_scan)(store_conn *c, int64_t after, int64_t upto, int limit, store_event_cb cb,
                        void *ud);
     int (*seq_before_time)(store_conn *c, int64_t time_ms, int64_t *seq);
-    int (*events_prune)(store_conn *c, int64_t upto, int64_t older_than_ms, int64_t *deleted);
+    int (*events_prune)(store_conn *c, int64_t upto, int64_t older_than_ms, int limit,
+                        int64_t *deleted);
     int (*sink_cursor)(store_conn *c, const char *sink, int64_t start_seq, int64_t *cursor);
     int (*sink_set_cursor)(store_conn *c, const char *sink, int64_t cursor, int64_t now_ms);
     int (*sink_status)(store_conn *c, const char *sink, store_sink_status *st);

@@ -47,7 +47,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EVENTS_SCAN] = "SELECT seq, id, type, pbx, call_key, time_ms, payload FROM events"
                        " WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
     [ST_SEQ_BEFORE_TIME] = "SELECT min(seq) FROM events WHERE time_ms >= ?",
-    [ST_EVENTS_PRUNE] = "DELETE FROM events WHERE seq <= ? AND time_ms < ?",
+    [ST_EVENTS_PRUNE] = "DELETE FROM events WHERE seq IN (SELECT seq FROM events"
+                        " WHERE seq <= ?1 AND time_ms < ?2 ORDER BY seq LIMIT ?3)",
     [ST_CURSOR_GET] = "SELECT cursor FROM sink_cursors WHERE sink = ?",
     [ST_CURSOR_INSERT] = "INSERT INTO sink_cursors (sink, cursor, updated_ms) VALUES (?, ?, ?)"
                          " ON CONFLICT (sink) DO NOTHING",
@@ -64,7 +65,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " time_ms, payload, attempts, last_error, dead_ms, retry)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
     [ST_DEAD_DELETE] = "DELETE FROM dead_letters WHERE sink = ? AND seq = ?",
-    [ST_DEAD_RETRY] = "UPDATE dead_letters SET retry = 1 WHERE sink = ? AND time_ms >= ? AND retry = 0",
+    [ST_DEAD_RETRY] =
+        "UPDATE dead_letters SET retry = 1 WHERE sink = ? AND time_ms >= ? AND retry = 0",
     [ST_DEAD_SCAN] = "SELECT seq, id, type, pbx, call_key, time_ms, payload, attempts,"
                      " last_error, dead_ms, retry FROM dead_letters"
                      " WHERE sink = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -245,6 +247,10 @@ static int sq_open(const char *path, int mode, const store_options *opt, store_c
     if (mode == STORE_OPEN_WRITE) {
         if ((err = sq_exec(s, "PRAGMA cache_size=-16000")))
             goto fail;
+        /* After a checkpoint the WAL file is cut back to 64 MiB, so a burst does not leave a huge
+         * file behind (the size watch counts the WAL). */
+        if ((err = sq_exec(s, "PRAGMA journal_size_limit=67108864")))
+            goto fail;
         if ((err = sq_migrate(s)))
             goto fail;
     } else {
@@ -409,7 +415,8 @@ static int sq_seq_before_time(store_conn *c, int64_t time_ms, int64_t *seq)
     return 0;
 }
 
-static int sq_events_prune(store_conn *c, int64_t upto, int64_t older_than_ms, int64_t *deleted)
+static int sq_events_prune(store_conn *c, int64_t upto, int64_t older_than_ms, int limit,
+                           int64_t *deleted)
 {
     sq_conn *s = sq(c);
     sqlite3_stmt *st = sq_stmt(s, ST_EVENTS_PRUNE);
@@ -417,6 +424,7 @@ static int sq_events_prune(store_conn *c, int64_t upto, int64_t older_than_ms, i
         return SB_EIO;
     sqlite3_bind_int64(st, 1, upto);
     sqlite3_bind_int64(st, 2, older_than_ms);
+    sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
     int err = sq_done(s, st, "prune events");
     if (!err && deleted)
         *deleted = sqlite3_changes64(s->db);

@@ -81,9 +81,10 @@ int store_seq_before_time(store_conn *c, int64_t time_ms, int64_t *seq)
     return c->be->seq_before_time(c, time_ms, seq);
 }
 
-int store_events_prune(store_conn *c, int64_t upto, int64_t older_than_ms, int64_t *deleted)
+int store_events_prune(store_conn *c, int64_t upto, int64_t older_than_ms, int limit,
+                       int64_t *deleted)
 {
-    return c->be->events_prune(c, upto, older_than_ms, deleted);
+    return c->be->events_prune(c, upto, older_than_ms, limit, deleted);
 }
 
 int store_sink_cursor(store_conn *c, const char *sink, int64_t start_seq, int64_t *cursor)

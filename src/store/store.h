@@ -113,9 +113,10 @@ int store_events_scan(store_conn *c, int64_t after, int64_t upto, int limit, sto
 /* The seq just before the first event at or after time_ms (so replay from there starts with it).
  * When no event is that recent, *seq is the last seq. */
 int store_seq_before_time(store_conn *c, int64_t time_ms, int64_t *seq);
-/* Deletes events with seq <= upto and time < older_than_ms; *deleted (may be NULL) gets the count.
- */
-int store_events_prune(store_conn *c, int64_t upto, int64_t older_than_ms, int64_t *deleted);
+/* Deletes the oldest events with seq <= upto and time < older_than_ms, at most limit of them (0 =
+ * no limit, so one call never holds the writer long); *deleted (may be NULL) gets the count. */
+int store_events_prune(store_conn *c, int64_t upto, int64_t older_than_ms, int limit,
+                       int64_t *deleted);
 
 /* --- per-sink cursors ------------------------------------------------------------------------ */
 

@@ -689,6 +689,7 @@ static void test_outbox_prunes_delivered_and_watches_size(void **state)
     fx_init(&f);
     sizes sz = {0};
     outbox_options o = {.retention_ms = 1,
+                        .prune_chunk = 30,
                         .size_warn_bytes = 1,
                         .size_max_bytes = 1LL << 40,
                         .on_size = on_size,

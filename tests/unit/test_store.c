@@ -147,15 +147,21 @@ static void test_store_events_cursor_attempts_dead(void **state)
 
     /* Pruning: only up to the given seq and older than the given time. */
     int64_t deleted = 0;
-    assert_int_equal(store_events_prune(c, 6, 5500, &deleted), 0);
+    assert_int_equal(store_events_prune(c, 6, 5500, 0, &deleted), 0);
     assert_int_equal(deleted, 5);
     memset(seqs, 0, sizeof seqs);
     assert_int_equal(store_events_scan(c, 0, 100, 0, collect_seq, seqs), 0);
     assert_int_equal(seqs[0], 5);
     assert_int_equal(seqs[1], 6);
     /* Even with every event gone, seq never restarts. */
-    assert_int_equal(store_events_prune(c, 100, 999999, &deleted), 0);
-    assert_int_equal(deleted, 5);
+    assert_int_equal(store_events_prune(c, 100, 999999, 3, &deleted), 0);
+    assert_int_equal(deleted, 3); /* the limit */
+    memset(seqs, 0, sizeof seqs);
+    assert_int_equal(store_events_scan(c, 0, 100, 0, collect_seq, seqs), 0);
+    assert_int_equal(seqs[0], 2);
+    assert_int_equal(seqs[1], 9); /* the oldest went first */
+    assert_int_equal(store_events_prune(c, 100, 999999, 0, &deleted), 0);
+    assert_int_equal(deleted, 2);
     assert_int_equal(store_last_seq(c, &last), 0);
     assert_int_equal(last, 10);
 
