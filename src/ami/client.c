@@ -284,7 +284,7 @@ out:
 int ami_client_send(ami_client *c, ami_msg *m, ami_action_kind kind, uint32_t timeout_ms,
                     ami_result_cb cb, void *ud, char *action_id, size_t action_id_size)
 {
-    if (!c || !m || !cb) {
+    if (!c || !m || !cb || m->buf.len == 0) { /* an empty m was never initialized or was sent */
         if (m)
             ami_msg_free(m);
         return SB_EINVAL;

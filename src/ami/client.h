@@ -101,11 +101,11 @@ void ami_client_free(ami_client *c);
 /* Sends an action built with ami_msg_init(m, "Action", NAME) (not finished: the client adds
  * ActionID and finishes it). Takes ownership of m's contents: m is freed (ami_msg_free) on every
  * path, left empty and reusable with ami_msg_init. cb runs exactly once, unless this returns an
- * error (SB_EDISCONN when not ready, SB_EINVAL for a bad message or kind or a too small
- * action_id buffer, SB_ETOOBIG when the peer is not reading and 16 MiB are queued, SB_ENOMEM),
- * in which case it never runs. cb may run from any later loop callback, never from inside this
- * call. timeout_ms 0 means the configured default. action_id (may be NULL) receives the ActionID
- * (at least 24 bytes). */
+ * error (SB_EDISCONN when not ready; SB_EINVAL for a bad or empty message, a bad kind or a too
+ * small action_id buffer; SB_ETOOBIG when the peer is not reading and 16 MiB are queued;
+ * SB_ENOMEM), in which case it never runs. cb may run from any later loop callback, never from
+ * inside this call. timeout_ms 0 means the configured default. action_id (may be NULL) receives
+ * the ActionID (at least 24 bytes). */
 int ami_client_send(ami_client *c, ami_msg *m, ami_action_kind kind, uint32_t timeout_ms,
                     ami_result_cb cb, void *ud, char *action_id, size_t action_id_size);
 

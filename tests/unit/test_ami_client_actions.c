@@ -449,6 +449,9 @@ static void test_send_errors_never_call_back(void **state)
     ami_msg_init(&m, "Action", "Ping");
     assert_int_equal(
         ami_client_send(t.c, &m, AMI_ACTION_SIMPLE, 0, res_cb, &r, small, sizeof small), SB_EINVAL);
+    /* m was freed by that call: sending it again is refused, not an "Action"-less packet. */
+    assert_int_equal(ami_client_send(t.c, &m, AMI_ACTION_SIMPLE, 0, res_cb, &r, NULL, 0),
+                     SB_EINVAL);
     RUN_FOR(&t, 50);
     assert_int_equal(t.srv.ngot, before);
     assert_int_equal(r.calls, 0);
