@@ -26,7 +26,7 @@ typedef enum ami_client_state {
 } ami_client_state;
 
 typedef struct ami_client_config {
-    const char *name;        /* the PBX name events are tagged with (borrowed for the client's life) */
+    const char *name;        /* the PBX name events are tagged with (default: host) */
     const char *host;        /* address to connect to (numeric IPv4/IPv6 or a host name) */
     int port;                /* default 5038 */
     const char *username;
