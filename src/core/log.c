@@ -43,7 +43,7 @@ int sb_log_enabled(sb_log_level lvl)
 
 void sb_log(sb_log_level lvl, const char *subsystem, const char *fmt, ...)
 {
-    char msg[2048], ts[40];
+    char msg[2048], ts[64];
     struct timeval tv;
     struct tm tm;
     va_list ap;
