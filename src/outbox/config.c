@@ -1,9 +1,6 @@
-/* config.c: the [store] section and the outbox keys every [sink NAME] shares (docs/delivery.md).
- *
- * [store] keys are all checked here (an unknown key is an error). A [sink NAME] section also holds
- * keys of its sink kind (url, secret, region, ...), so unknown keys are left to the sink; only the
- * outbox's own keys are checked here. Errors read "FILE:LINE: [section] key: problem" like the
- * rest of the configuration.
+/* config.c: the [store] section (docs/delivery.md). Every key is checked (an unknown key is an
+ * error); errors read "FILE:LINE: [store] key: problem" like the rest of the configuration. The
+ * outbox keys of a [sink NAME] section are read by src/sinks/factory.c with the sink's own keys.
  */
 #include "outbox/outbox.h"
 
@@ -141,65 +138,5 @@ int outbox_options_from_config(const sb_config *cfg, outbox_options *opt, char *
     }
     if (opt->size_warn_bytes && opt->size_max_bytes && opt->size_warn_bytes >= opt->size_max_bytes)
         return bad(cfg, sec, NULL, "size_warn must be below size_max", err, errsize);
-    return 0;
-}
-
-int outbox_sink_config_from_section(const sb_config *cfg, const sb_config_section *sec,
-                                    outbox_sink_config *sc, char *err, size_t errsize)
-{
-    memset(sc, 0, sizeof *sc);
-    sc->name = sec->name;
-    if (!sec->name || !*sec->name)
-        return bad(cfg, sec, NULL, "a sink needs a name", err, errsize);
-    for (size_t i = 0; i < sec->nkv; i++) {
-        const sb_config_kv *kv = &sec->kv[i];
-        const char *k = kv->key, *v = kv->value;
-        int64_t n = 0;
-        if (!strcmp(k, "order")) {
-            if (!strcasecmp(v, "call"))
-                sc->is_partitioned = true;
-            else if (!strcasecmp(v, "sink"))
-                sc->is_partitioned = false;
-            else
-                return bad(cfg, sec, kv, "expected call or sink", err, errsize);
-        } else if (!strcmp(k, "start")) {
-            if (!strcasecmp(v, "end"))
-                sc->is_start_at_end = true;
-            else if (!strcasecmp(v, "oldest"))
-                sc->is_start_at_end = false;
-            else
-                return bad(cfg, sec, kv, "expected oldest or end", err, errsize);
-        } else if (!strcmp(k, "batch_max")) {
-            if (parse_int(v, 1, 10000, &n))
-                return bad(cfg, sec, kv, "expected 1..10000", err, errsize);
-            sc->batch_max = (int)n;
-        } else if (!strcmp(k, "max_inflight")) {
-            if (parse_int(v, 1, 1000, &n))
-                return bad(cfg, sec, kv, "expected 1..1000", err, errsize);
-            sc->max_inflight = (int)n;
-        } else if (!strcmp(k, "window")) {
-            if (parse_int(v, 1, 1000000, &n))
-                return bad(cfg, sec, kv, "expected 1..1000000", err, errsize);
-            sc->window = (int)n;
-        } else if (!strcmp(k, "max_attempts")) {
-            if (parse_int(v, 1, 1000000, &n))
-                return bad(cfg, sec, kv, "expected 1..1000000", err, errsize);
-            sc->max_attempts = (uint32_t)n;
-        } else if (!strcmp(k, "max_age")) {
-            if (outbox_parse_ms(v, &n) || n <= 0)
-                return bad(cfg, sec, kv, "expected a duration like 24h", err, errsize);
-            sc->max_age_ms = n;
-        } else if (!strcmp(k, "backoff_base") || !strcmp(k, "backoff_max")) {
-            if (outbox_parse_ms(v, &n) || n <= 0 || n > UINT32_MAX)
-                return bad(cfg, sec, kv, "expected a duration like 500ms or 5m", err, errsize);
-            if (k[8] == 'b')
-                sc->backoff_base_ms = (uint32_t)n;
-            else
-                sc->backoff_max_ms = (uint32_t)n;
-        }
-        /* Any other key belongs to the sink kind. */
-    }
-    if (sc->backoff_base_ms && sc->backoff_max_ms && sc->backoff_base_ms > sc->backoff_max_ms)
-        return bad(cfg, sec, NULL, "backoff_base must not exceed backoff_max", err, errsize);
     return 0;
 }

@@ -170,18 +170,14 @@ int outbox_prune_now(outbox *ob, outbox_op_cb cb, void *ud);
  * frees ob. Appends are refused from now on. */
 void outbox_close(outbox *ob, void (*closed)(void *ud), void *ud);
 
-/* --- configuration ([store] and the shared [sink NAME] keys; docs/delivery.md) ---------------- */
+/* --- configuration ([store]; the [sink NAME] keys are read by src/sinks/factory.c)
+ * ---------------- */
 
 /* Fills opt from cfg's [store] section (defaults when there is none; path "switchboard.db").
  * Strings in opt borrow from cfg. Returns 0, or SB_ECONFIG with "FILE:LINE: [store] key: problem"
  * in err. */
 int outbox_options_from_config(const sb_config *cfg, outbox_options *opt, char *err,
                                size_t errsize);
-/* Fills sc from the outbox keys of a [sink NAME] section (order, start, batch_max, max_inflight,
- * window, max_attempts, max_age, backoff_base, backoff_max); other keys are the sink kind's and
- * are ignored here. sc->name borrows from sec. 0 or SB_ECONFIG (message in err). */
-int outbox_sink_config_from_section(const sb_config *cfg, const sb_config_section *sec,
-                                    outbox_sink_config *sc, char *err, size_t errsize);
 /* "500ms", "30s", "5m", "12h", "7d" or a bare number of seconds, to ms. 0 or SB_EINVAL. */
 int outbox_parse_ms(const char *s, int64_t *ms);
 /* "1048576", "512K", "64M", "2G", "1T" (optionally followed by B or iB), to bytes. 0 or SB_EINVAL.
