@@ -25,10 +25,9 @@
 struct bus_event {
     atomic_uint refs;
     bool published;
-    json_t *obj;
-    char *text;
+    char *text; /* the only form kept: a window holds many events, a json_t costs ~4x more */
     size_t len;
-    const char *type; /* points into obj */
+    char *type;
     char **agents;
     size_t nagents;
     char *queue;
@@ -86,17 +85,19 @@ bus_event *bus_event_new(json_t *obj)
     ev = calloc(1, sizeof *ev);
     if (!ev)
         goto fail;
+    ev->type = strdup(type);
     ev->text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!ev->text || ev->text[0] != '{')
+    if (!ev->type || !ev->text || ev->text[0] != '{')
         goto fail;
     ev->len = strlen(ev->text);
-    ev->obj = obj;
-    ev->type = type;
     atomic_init(&ev->refs, 1);
+    json_decref(obj);
     return ev;
 fail:
-    if (ev)
+    if (ev) {
         free(ev->text);
+        free(ev->type);
+    }
     free(ev);
     json_decref(obj);
     return NULL;
@@ -149,7 +150,7 @@ void bus_event_unref(bus_event *ev)
     free(ev->agents);
     free(ev->queue);
     free(ev->text);
-    json_decref(ev->obj);
+    free(ev->type);
     free(ev);
 }
 
@@ -160,9 +161,9 @@ const char *bus_event_text(const bus_event *ev, size_t *len)
     return ev->text;
 }
 
-const json_t *bus_event_json(const bus_event *ev)
+json_t *bus_event_parse(const bus_event *ev)
 {
-    return ev->obj;
+    return json_loadb(ev->text, ev->len, 0, NULL);
 }
 
 const char *bus_event_type(const bus_event *ev)

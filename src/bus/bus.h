@@ -57,9 +57,9 @@ typedef void (*bus_deliver_cb)(void *ud, const bus_entry *entry);
 /* ---- events ---- */
 
 /* Builds an event from obj (takes ownership; must be a JSON object with a string "type").
- * obj is serialized now (compact, keys in insertion order) and must not be changed afterwards.
- * Returns owned (refcount 1, release with bus_event_unref()), or NULL (not an object, no memory).
- */
+ * obj is serialized now (compact, keys in insertion order) and released: the event keeps only
+ * the text, since replay windows hold many events. Returns owned (refcount 1, release with
+ * bus_event_unref()), or NULL (not an object, no memory). */
 bus_event *bus_event_new(json_t *obj);
 /* Adds an agent (extension) whose stream receives the event; before publishing only.
  * 0, SB_ENOMEM or SB_EINVAL (already published). Duplicates are ignored. */
@@ -70,8 +70,9 @@ bus_event *bus_event_ref(bus_event *ev);
 void bus_event_unref(bus_event *ev);
 /* The serialized JSON (no seq), borrowed while a reference is held. */
 const char *bus_event_text(const bus_event *ev, size_t *len);
-/* The JSON object, borrowed and read-only while a reference is held. */
-const json_t *bus_event_json(const bus_event *ev);
+/* Parses the text back into JSON for consumers that need fields. Returns owned (json_decref)
+ * or NULL when out of memory. */
+json_t *bus_event_parse(const bus_event *ev);
 const char *bus_event_type(const bus_event *ev);
 size_t bus_event_agent_count(const bus_event *ev);
 const char *bus_event_agent(const bus_event *ev, size_t i);

@@ -22,6 +22,7 @@ typedef struct feed {
     model *m;
     int64_t now;
     bus_event **evs;
+    json_t **json; /* evs[i] parsed back, owned */
     size_t n, cap;
 } feed;
 
@@ -36,8 +37,12 @@ static inline void feed_emit(void *ud, bus_event *ev)
     if (f->n == f->cap) {
         f->cap = f->cap ? f->cap * 2 : 64;
         f->evs = realloc(f->evs, f->cap * sizeof *f->evs);
+        f->json = realloc(f->json, f->cap * sizeof *f->json);
         assert_non_null(f->evs);
+        assert_non_null(f->json);
     }
+    f->json[f->n] = bus_event_parse(ev);
+    assert_non_null(f->json[f->n]);
     f->evs[f->n++] = bus_event_ref(ev);
 }
 
@@ -56,8 +61,10 @@ static inline void feed_init(feed *f)
 
 static inline void feed_clear(feed *f)
 {
-    for (size_t i = 0; i < f->n; i++)
+    for (size_t i = 0; i < f->n; i++) {
         bus_event_unref(f->evs[i]);
+        json_decref(f->json[i]);
+    }
     f->n = 0;
 }
 
@@ -65,6 +72,7 @@ static inline void feed_free(feed *f)
 {
     feed_clear(f);
     free(f->evs);
+    free(f->json);
     model_free(f->m);
 }
 
@@ -121,7 +129,7 @@ static inline size_t feed_count(const feed *f, const char *type)
 
 static inline const json_t *feed_details(const feed *f, size_t i)
 {
-    return json_object_get(bus_event_json(f->evs[i]), "details");
+    return json_object_get(f->json[i], "details");
 }
 
 static inline const char *feed_str(const feed *f, size_t i, const char *key)

@@ -58,11 +58,14 @@ typedef struct rec {
 static void rec_cb(void *ud, const bus_entry *e)
 {
     rec *r = ud;
-    const json_t *d = json_object_get(bus_event_json(e->ev), "details");
+    json_t *o = bus_event_parse(e->ev);
+    assert_non_null(o);
     if (r->calls < 64) {
         r->seqs[r->calls] = e->seq;
-        r->ns[r->calls] = (int)json_integer_value(json_object_get(d, "n"));
+        r->ns[r->calls] =
+            (int)json_integer_value(json_object_get(json_object_get(o, "details"), "n"));
     }
+    json_decref(o);
     r->calls++;
     if (r->unsubscribe_self) {
         bus_unsubscribe(r->selfp ? *r->selfp : r->self);

@@ -24,7 +24,7 @@ static char *render(const feed *f)
     sb_buf out;
     sb_buf_init(&out, 16 << 20);
     for (size_t i = 0; i < f->n; i++) {
-        json_t *o = json_deep_copy(bus_event_json(f->evs[i]));
+        json_t *o = json_deep_copy(f->json[i]);
         assert_non_null(o);
         json_object_del(o, "id");
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
