@@ -16,6 +16,7 @@
 #include <wslay/wslay.h>
 
 #define HTTP_MAX_PARAMS 8
+#define HTTP_STREAM_BATCH 16 /* pushes gathered per client before a write */
 
 typedef struct http_conn http_conn;
 
@@ -85,6 +86,12 @@ struct http_stream {
     wslay_event_context_ptr ws;
     sb_buf ws_out; /* bytes wslay produced during one wslay_event_send */
     int close_reason;
+    /* Pushed messages not yet written: a loop iteration's pushes leave in one writev. */
+    http_msg *pend[HTTP_STREAM_BATCH];
+    unsigned npend;
+    size_t pend_bytes;
+    bool is_dirty;
+    http_conn *dirty_prev, *dirty_next; /* the server's list of streams with pend */
 };
 
 struct http_conn {
@@ -113,6 +120,12 @@ struct http_server {
     char host[64];
     int port;
     bool is_listening, is_stopping, is_freed, listener_open;
+    int open_handles; /* listener and the flush handles: the server is freed after they close */
+    uv_prepare_t flush_prepare; /* flush pushes made by timers, before the loop polls */
+    uv_check_t flush_check;     /* flush pushes made by I/O callbacks, after the poll */
+    uv_timer_t flush_timer;     /* or, with stream_flush_ms, after that delay */
+    bool is_flush_armed;
+    http_conn *dirty;
     http_conn *conns;
     http_server_stats stats;
     uint32_t nrejecting;
@@ -123,6 +136,18 @@ struct http_server {
  * the write is done; data must stay valid until then. Returns 0 or a UV_* / SB_* error (in which
  * case owned and msg are released already). Never blocks. */
 int http_conn_write(http_conn *c, const char *data, size_t len, char *owned, http_msg *msg);
+/* The same for several buffers (bufs may be modified); takes ownership of owned and of one
+ * reference on each of msgs. */
+int http_conn_writev(http_conn *c, uv_buf_t *bufs, unsigned nbufs, char *owned, http_msg **msgs,
+                     unsigned nmsgs);
+/* Frees the server once it is freed, connection-less and its handles are closed. */
+void http_server_maybe_free(http_server *s);
+/* Stream flushing (stream.c): writes a stream's pending pushes now; sets up and closes the
+ * server's flush handles; takes a closing connection off the dirty list. */
+void http_stream_flush(http_conn *c);
+void http_streams_init(http_server *s);
+void http_streams_close(http_server *s);
+void http_stream_unlink(http_conn *c);
 /* (Re)starts the connection's one-shot phase timer (hold deadline, linger). */
 void http_conn_set_timer(http_conn *c, uint64_t ms);
 /* Starts stream mode: phase, stats, heartbeat timer (stream.c). */
@@ -150,8 +175,8 @@ int http_ws_send_text(http_conn *c, sb_slice text);
 void http_ws_close(http_conn *c, uint16_t code, const char *reason);
 void http_ws_ping(http_conn *c);
 void http_ws_release(http_conn *c);
-/* Writes a pre-framed WebSocket message, after anything wslay has pending. */
-int http_ws_push_frame(http_conn *c, http_msg *m, const char *frame, size_t len);
+/* Whether no more frames may be sent (our close frame is out). */
+bool http_ws_is_closing(http_conn *c);
 /* Drops a stream client that exceeded its buffer (stream.c). */
 void http_stream_overflow(http_conn *c);
 #define HTTP_CONN_OF_STREAM(s) ((http_conn *)(void *)((char *)(s)-offsetof(http_conn, stream)))

@@ -20,7 +20,8 @@
 struct write_req {
     uv_write_t w;
     char *owned;
-    http_msg *msg;
+    unsigned nmsgs;
+    http_msg *msgs[]; /* references held until the write is done */
 };
 
 static void on_timer(uv_timer_t *t);
@@ -30,10 +31,12 @@ static void conn_read_start(http_conn *c);
 
 /* ---- writes ---- */
 
-static void write_release(char *owned, http_msg *msg)
+static void write_release(char *owned, http_msg **msgs, unsigned nmsgs)
 {
+    unsigned i;
     free(owned);
-    http_msg_unref(msg);
+    for (i = 0; i < nmsgs; i++)
+        http_msg_unref(msgs[i]);
 }
 
 static void on_write(uv_write_t *w, int status)
@@ -41,55 +44,74 @@ static void on_write(uv_write_t *w, int status)
     struct write_req *wr = (struct write_req *)w;
     http_conn *c = w->data;
     c->pending_writes--;
-    write_release(wr->owned, wr->msg);
+    write_release(wr->owned, wr->msgs, wr->nmsgs);
     free(wr);
     if (status < 0 && status != UV_ECANCELED)
         http_conn_close(c, SB_EDISCONN);
 }
 
-int http_conn_write(http_conn *c, const char *data, size_t len, char *owned, http_msg *msg)
+int http_conn_writev(http_conn *c, uv_buf_t *bufs, unsigned nbufs, char *owned, http_msg **msgs,
+                     unsigned nmsgs)
 {
     struct write_req *wr;
-    uv_buf_t buf;
+    size_t total = 0;
+    unsigned i;
     int r;
     if (c->phase == PH_CLOSED || c->phase == PH_DRAINING) {
-        write_release(owned, msg);
+        write_release(owned, msgs, nmsgs);
         return SB_EDISCONN;
     }
-    /* The cheap path: when nothing is queued, hand the bytes to the kernel right now; only what
-     * it does not take is queued (and only then does the write allocate). */
-    if (c->pending_writes == 0 && len) {
-        buf = uv_buf_init((char *)data, (unsigned)len);
-        r = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
-        if (r == (int)len) {
-            write_release(owned, msg);
+    for (i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    /* The cheap path: when nothing is queued, hand the bytes to the kernel right now (one writev);
+     * only what it does not take is queued, and only then does the write allocate. */
+    if (c->pending_writes == 0 && total) {
+        r = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
+        if (r >= 0 && (size_t)r == total) {
+            write_release(owned, msgs, nmsgs);
             return 0;
         }
         if (r > 0) {
-            data += r;
-            len -= (size_t)r;
+            size_t done = (size_t)r;
+            while (done && done >= bufs->len) {
+                done -= bufs->len;
+                bufs++;
+                nbufs--;
+            }
+            bufs->base += done;
+            bufs->len -= done;
         } else if (r != UV_EAGAIN) {
-            write_release(owned, msg);
+            write_release(owned, msgs, nmsgs);
             return r;
         }
     }
-    wr = malloc(sizeof(*wr));
+    wr = malloc(sizeof(*wr) + nmsgs * sizeof(http_msg *));
     if (!wr) {
-        write_release(owned, msg);
+        write_release(owned, msgs, nmsgs);
         return SB_ENOMEM;
     }
     wr->owned = owned;
-    wr->msg = msg;
+    wr->nmsgs = nmsgs;
+    for (i = 0; i < nmsgs; i++)
+        wr->msgs[i] = msgs[i];
     wr->w.data = c;
-    buf = uv_buf_init((char *)data, (unsigned)len);
-    r = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+    r = uv_write(&wr->w, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write);
     if (r) {
-        write_release(owned, msg);
+        write_release(owned, msgs, nmsgs);
         free(wr);
         return r;
     }
     c->pending_writes++;
     return 0;
+}
+
+int http_conn_write(http_conn *c, const char *data, size_t len, char *owned, http_msg *msg)
+{
+    uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
+    /* Pushed messages still waiting for the end of the loop iteration go first. */
+    if (c->is_stream && c->stream.npend)
+        http_stream_flush(c);
+    return http_conn_writev(c, &buf, 1, owned, msg ? &msg : NULL, msg ? 1 : 0);
 }
 
 void http_conn_set_timer(http_conn *c, uint64_t ms)
@@ -99,14 +121,14 @@ void http_conn_set_timer(http_conn *c, uint64_t ms)
 
 size_t http_conn_queued(const http_conn *c)
 {
-    return c->tcp.write_queue_size;
+    return c->tcp.write_queue_size + (c->is_stream ? c->stream.pend_bytes : 0);
 }
 
 /* ---- closing ---- */
 
-static void server_maybe_free(http_server *s)
+void http_server_maybe_free(http_server *s)
 {
-    if (s->is_freed && !s->conns && !s->listener_open)
+    if (s->is_freed && !s->conns && !s->open_handles)
         free(s);
 }
 
@@ -116,6 +138,7 @@ static void conn_free(http_conn *c)
     if (c->is_stream) {
         int reason = c->stream.close_reason ? c->stream.close_reason : c->close_reason;
         s->stats.streams--;
+        http_stream_unlink(c);
         if (c->stream.cb.on_close)
             c->stream.cb.on_close(&c->stream, reason, c->stream.ud);
         http_stream_release(c);
@@ -133,7 +156,7 @@ static void conn_free(http_conn *c)
     else
         s->stats.connections--;
     free(c);
-    server_maybe_free(s);
+    http_server_maybe_free(s);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -460,6 +483,7 @@ int http_server_init(http_server **out, uv_loop_t *loop, const http_server_confi
     DEFAULT(ws_max_message, 64 * 1024);
     DEFAULT(linger_ms, 2000);
 #undef DEFAULT
+    http_streams_init(s);
     *out = s;
     return 0;
 }
@@ -482,6 +506,7 @@ int http_server_start(http_server *s)
         return r;
     s->listener.data = s;
     s->listener_open = true;
+    s->open_handles++;
     r = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
     if (!r)
         r = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
@@ -508,7 +533,8 @@ static void on_listener_closed(uv_handle_t *h)
 {
     http_server *s = h->data;
     s->listener_open = false;
-    server_maybe_free(s);
+    s->open_handles--;
+    http_server_maybe_free(s);
 }
 
 void http_server_stop(http_server *s)
@@ -524,6 +550,7 @@ void http_server_stop(http_server *s)
         next = c->next;
         http_conn_close(c, SB_ECANCELED);
     }
+    http_streams_close(s);
 }
 
 void http_server_free(http_server *s)
@@ -532,7 +559,7 @@ void http_server_free(http_server *s)
         return;
     http_server_stop(s);
     s->is_freed = true;
-    server_maybe_free(s);
+    http_server_maybe_free(s);
 }
 
 void http_server_get_stats(const http_server *s, http_server_stats *out)

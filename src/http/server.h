@@ -39,6 +39,8 @@ typedef struct http_server_config {
     uint32_t idle_timeout_ms;    /* keep-alive connection without a request; default 60000 */
     uint32_t request_timeout_ms; /* first byte to last byte of one request; default 30000 -> 408 */
     size_t stream_max_queued;    /* per stream client unsent bytes; default 256 KiB */
+    uint32_t stream_flush_ms;    /* 0: pushes leave at the end of the loop iteration; N: gathered
+                                    for N ms, then one write per client (fewer syscalls) */
     uint32_t heartbeat_ms;       /* SSE comment / WebSocket ping interval; default 15000 */
     size_t ws_max_message;       /* largest WebSocket message accepted; default 64 KiB -> 1009 */
     uint32_t linger_ms;          /* how long a closing connection may flush; default 2000 */

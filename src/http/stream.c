@@ -182,19 +182,144 @@ void http_stream_begin(http_conn *c, http_stream_kind kind, const http_stream_ca
 
 void http_stream_release(http_conn *c)
 {
+    unsigned i;
+    for (i = 0; i < c->stream.npend; i++)
+        http_msg_unref(c->stream.pend[i]);
+    c->stream.npend = 0;
+    c->stream.pend_bytes = 0;
     if (c->stream.kind == HTTP_STREAM_WS)
         http_ws_release(c);
     sb_buf_free(&c->stream.ws_out);
 }
 
-/* 0 when len more bytes may be queued; otherwise drops the client. A client whose queue is empty
+/* ---- pushing: gathered per client, flushed once per loop iteration (or stream_flush_ms) ---- */
+
+void http_stream_flush(http_conn *c)
+{
+    http_stream *s = &c->stream;
+    uv_buf_t bufs[HTTP_STREAM_BATCH];
+    http_msg *msgs[HTTP_STREAM_BATCH];
+    unsigned i, n = s->npend;
+    if (!n)
+        return;
+    for (i = 0; i < n; i++) {
+        sb_slice f = http_msg_framing(s->pend[i], s->kind);
+        bufs[i] = uv_buf_init((char *)f.ptr, (unsigned)f.len);
+        msgs[i] = s->pend[i];
+    }
+    s->npend = 0;
+    s->pend_bytes = 0;
+    if (http_conn_writev(c, bufs, n, NULL, msgs, n))
+        http_conn_close(c, SB_EDISCONN);
+}
+
+void http_stream_unlink(http_conn *c)
+{
+    http_stream *s = &c->stream;
+    if (!s->is_dirty)
+        return;
+    if (s->dirty_prev)
+        s->dirty_prev->stream.dirty_next = s->dirty_next;
+    else
+        c->srv->dirty = s->dirty_next;
+    if (s->dirty_next)
+        s->dirty_next->stream.dirty_prev = s->dirty_prev;
+    s->dirty_prev = s->dirty_next = NULL;
+    s->is_dirty = false;
+}
+
+static void flush_all(http_server *srv)
+{
+    while (srv->dirty) {
+        http_conn *c = srv->dirty;
+        http_stream_unlink(c);
+        http_stream_flush(c);
+    }
+    srv->is_flush_armed = false;
+    uv_prepare_stop(&srv->flush_prepare);
+    uv_check_stop(&srv->flush_check);
+}
+
+static void on_flush_prepare(uv_prepare_t *h)
+{
+    flush_all(h->data);
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    flush_all(h->data);
+}
+
+static void on_flush_timer(uv_timer_t *h)
+{
+    flush_all(h->data);
+}
+
+static void mark_dirty(http_conn *c)
+{
+    http_server *srv = c->srv;
+    http_stream *s = &c->stream;
+    if (!s->is_dirty) {
+        s->is_dirty = true;
+        s->dirty_prev = NULL;
+        s->dirty_next = srv->dirty;
+        if (srv->dirty)
+            srv->dirty->stream.dirty_prev = c;
+        srv->dirty = c;
+    }
+    if (srv->is_flush_armed || srv->is_stopping)
+        return;
+    srv->is_flush_armed = true;
+    if (srv->cfg.stream_flush_ms) {
+        uv_timer_start(&srv->flush_timer, on_flush_timer, srv->cfg.stream_flush_ms, 0);
+    } else {
+        uv_prepare_start(&srv->flush_prepare, on_flush_prepare);
+        uv_check_start(&srv->flush_check, on_flush_check);
+    }
+}
+
+static void on_flush_handle_closed(uv_handle_t *h)
+{
+    http_server *srv = h->data;
+    srv->open_handles--;
+    http_server_maybe_free(srv);
+}
+
+void http_streams_init(http_server *srv)
+{
+    uv_prepare_init(srv->loop, &srv->flush_prepare);
+    uv_check_init(srv->loop, &srv->flush_check);
+    uv_timer_init(srv->loop, &srv->flush_timer);
+    srv->flush_prepare.data = srv;
+    srv->flush_check.data = srv;
+    srv->flush_timer.data = srv;
+    srv->open_handles += 3;
+}
+
+void http_streams_close(http_server *srv)
+{
+    uv_close((uv_handle_t *)&srv->flush_prepare, on_flush_handle_closed);
+    uv_close((uv_handle_t *)&srv->flush_check, on_flush_handle_closed);
+    uv_close((uv_handle_t *)&srv->flush_timer, on_flush_handle_closed);
+}
+
+/* 0 when len more bytes may be queued; otherwise drops the client. A client with nothing unsent
  * is never refused, whatever the size: the kernel takes what it can. */
 static int stream_admit(http_conn *c, size_t len)
 {
     size_t queued;
     if (c->phase != PH_STREAM)
         return SB_EDISCONN;
+    if (c->stream.kind == HTTP_STREAM_WS && http_ws_is_closing(c))
+        return SB_EDISCONN;
     queued = http_conn_queued(c);
+    /* Gathered pushes are not the client's fault: hand them to the kernel before judging. */
+    if (c->stream.npend && queued + len > c->srv->cfg.stream_max_queued) {
+        http_stream_flush(c);
+        if (c->phase != PH_STREAM)
+            return SB_EDISCONN;
+        queued = http_conn_queued(c);
+    }
     if (queued && queued + len > c->srv->cfg.stream_max_queued) {
         http_stream_overflow(c);
         return SB_ETOOBIG;
@@ -218,13 +343,14 @@ int http_stream_push(http_stream *s, http_msg *m)
     int rc = stream_admit(c, f.len);
     if (rc)
         return rc;
-    if (s->kind == HTTP_STREAM_WS)
-        return http_ws_push_frame(c, m, f.ptr, f.len);
-    rc = http_conn_write(c, f.ptr, f.len, NULL, http_msg_ref(m));
-    if (rc) {
-        http_conn_close(c, SB_EDISCONN);
-        return SB_EDISCONN;
+    if (s->npend == HTTP_STREAM_BATCH) {
+        http_stream_flush(c);
+        if (c->phase != PH_STREAM)
+            return SB_EDISCONN;
     }
+    s->pend[s->npend++] = http_msg_ref(m);
+    s->pend_bytes += f.len;
+    mark_dirty(c);
     return 0;
 }
 

@@ -155,15 +155,9 @@ int http_ws_send_text(http_conn *c, sb_slice text)
     return c->phase == PH_STREAM ? 0 : SB_EDISCONN;
 }
 
-int http_ws_push_frame(http_conn *c, http_msg *m, const char *frame, size_t len)
+bool http_ws_is_closing(http_conn *c)
 {
-    if (wslay_event_get_close_sent(c->stream.ws))
-        return SB_EDISCONN;
-    if (http_conn_write(c, frame, len, NULL, http_msg_ref(m))) {
-        http_conn_close(c, SB_EDISCONN);
-        return SB_EDISCONN;
-    }
-    return 0;
+    return !c->stream.ws || wslay_event_get_close_sent(c->stream.ws);
 }
 
 void http_ws_close(http_conn *c, uint16_t code, const char *reason)

@@ -398,6 +398,67 @@ static void test_handler_without_answer_gets_500(void **state)
     ht_stop(&fx);
 }
 
+/* ---- HTTP/1.0, chunked bodies, Expect: 100-continue, an ignored Upgrade ---- */
+
+typedef struct misc_out {
+    char r10[2048], chunked[2048], cont[256], after[2048], upgrade[2048];
+} misc_out;
+
+static void misc_client(void *arg)
+{
+    misc_out *o = arg;
+    int fd = ht_connect(fx.port, 0);
+    ht_sends(fd, "GET /hello HTTP/1.0\r\n\r\n");
+    ht_recv_all(fd, o->r10, sizeof(o->r10)); /* HTTP/1.0 without keep-alive: closed after */
+    close(fd);
+    fd = ht_connect(fx.port, 0);
+    ht_sends(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                 "Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    ht_recv_all(fd, o->chunked, sizeof(o->chunked));
+    close(fd);
+    fd = ht_connect(fx.port, 0);
+    ht_sends(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                 "Expect: 100-continue\r\nConnection: close\r\n\r\n");
+    {
+        size_t n = 0;
+        while (n + 1 < sizeof(o->cont) && !strstr(o->cont, "\r\n\r\n")) {
+            ssize_t k = recv(fd, o->cont + n, 1, 0);
+            if (k <= 0)
+                break;
+            n++;
+            o->cont[n] = '\0';
+        }
+    }
+    ht_sends(fd, "hello");
+    ht_recv_all(fd, o->after, sizeof(o->after));
+    close(fd);
+    fd = ht_connect(fx.port, 0);
+    ht_sends(fd, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
+    ht_recv_all(fd, o->upgrade, sizeof(o->upgrade));
+    close(fd);
+}
+
+static void test_http10_chunked_expect_and_upgrade(void **state)
+{
+    static misc_out o;
+    (void)state;
+    start_small();
+    ht_run_client(&fx, misc_client, &o);
+    assert_int_equal(ht_status(o.r10), 200);
+    assert_non_null(strstr(o.r10, "Connection: close\r\n\r\nhello"));
+    assert_int_equal(ht_status(o.chunked), 200);
+    assert_non_null(strstr(o.chunked, "\r\n\r\nhello world"));
+    assert_string_equal(o.cont, "HTTP/1.1 100 Continue\r\n\r\n");
+    assert_int_equal(ht_status(o.after), 200);
+    assert_non_null(strstr(o.after, "\r\n\r\nhello"));
+    /* An Upgrade nobody accepts is answered as plain HTTP, then the connection closes. */
+    assert_int_equal(ht_status(o.upgrade), 200);
+    assert_non_null(strstr(o.upgrade, "Connection: close\r\n"));
+    assert_int_equal(n_hello, 2);
+    assert_int_equal(n_echo, 2);
+    ht_stop(&fx);
+}
+
 static void test_config_is_checked(void **state)
 {
     uv_loop_t loop;
@@ -429,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_idle_connection_is_closed_silently),
         cmocka_unit_test(test_connection_cap_answers_503),
         cmocka_unit_test(test_handler_without_answer_gets_500),
+        cmocka_unit_test(test_http10_chunked_expect_and_upgrade),
         cmocka_unit_test(test_config_is_checked),
     };
     int rc;
