@@ -56,6 +56,7 @@ void call_free(mcall *call)
     free(call->recording);
     free(call->cdr_disposition);
     free(call->bridged_key);
+    free(call->cause_text);
     free(call);
 }
 
@@ -127,6 +128,12 @@ json_t *call_summary_json(model *m, const mcall *call, int64_t end_ms)
         call->talk_time >= 0 ? json_integer(call->talk_time) : json_null(), "onHoldTime",
         (json_int_t)(call->on_hold_ms / 1000), "recording", call->recording, "abandoned",
         call->abandoned, "transferred", call->transferred);
+    if (o) {
+        json_object_set_new(o, "hangupCause",
+                            call->cause >= 0 ? json_integer(call->cause) : json_null());
+        json_object_set_new(o, "hangupCauseText",
+                            call->cause_text ? json_string(call->cause_text) : json_null());
+    }
     if (o && call->restored)
         json_object_set_new(o, "restored", json_true());
     if (o && call->lost)
@@ -155,7 +162,7 @@ mcall *call_attach(model *m, model_pbx *p, mchan *c)
         if (!call)
             return NULL;
         call->id = strdup(c->linkedid);
-        call->hold_time = call->talk_time = -1;
+        call->hold_time = call->talk_time = call->cause = -1;
         call->start_ms = c->created_ms;
         call->restored = p->resyncing;
         if (!call->id || sb_strmap_put(&p->calls, sb_slice_cstr(call->id), call) < 0) {

@@ -282,6 +282,12 @@ void chan_handle(model *m, model_pbx *p, const ami_packet *ev, sb_slice name)
             dest->call->busy = true;
     } else if (sb_slice_eq_ci(name, "Hangup")) {
         c = find(p, ev, "Uniqueid");
+        if (c && c->call && strcmp(c->uniqueid, c->linkedid) == 0) {
+            /* The first channel's cause says why the call ended (16 Normal Clearing, 17 User
+             * busy, 26 Answered elsewhere...). */
+            c->call->cause = (int)mget_long(ev, "Cause", -1);
+            mset(&c->call->cause_text, ami_packet_value(ev, "Cause-txt"));
+        }
         if (c)
             chan_hangup(m, p, c, false);
     } else if (sb_slice_eq_ci(name, "Cdr")) {

@@ -47,6 +47,8 @@ struct mcall {
     bool has_trunk_leg, master_is_trunk, busy, dialed, abandoned, transferred, restored;
     bool lost; /* its channels vanished while the AMI connection was down */
     char *queue, *agent, *recording, *cdr_disposition;
+    char *cause_text;          /* Hangup Cause-txt of the first channel */
+    int cause;                 /* its Cause; -1 unknown */
     char *bridged_key;         /* the parties last announced by call.bridged */
     long hold_time, talk_time; /* app_queue's, seconds; -1 unknown */
     int64_t start_ms, answer_ms, on_hold_ms;
