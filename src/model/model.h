@@ -80,6 +80,7 @@ json_t *model_call_json(model *m, const char *pbx, const char *call_id);
 json_t *model_queues_json(model *m, const char *pbx);
 json_t *model_queue_json(model *m, const char *pbx, const char *queue);
 json_t *model_agent_json(model *m, const char *pbx, const char *extension);
+json_t *model_agents_json(model *m, const char *pbx); /* every known agent, as above */
 json_t *model_pbxs_json(model *m);
 /* Everything of interest to one agent (agent != NULL) or a supervisor: the snapshot a stream
  * client receives first, and the payload of a resync. */

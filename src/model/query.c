@@ -106,6 +106,24 @@ json_t *model_agent_json(model *m, const char *pbx, const char *extension)
     return NULL;
 }
 
+static void add_agents(model_pbx *p, json_t *out, const void *unused)
+{
+    sb_strmap_iter it;
+    void *v;
+    (void)unused;
+    sb_strmap_iter_init(&it, &p->agents);
+    while (sb_strmap_iter_next(&it, NULL, &v))
+        json_array_append_new(out, agent_json(p, v));
+}
+
+json_t *model_agents_json(model *m, const char *pbx)
+{
+    json_t *a = json_array();
+    if (a)
+        each_pbx(m, pbx, add_agents, a, NULL);
+    return a;
+}
+
 json_t *model_pbxs_json(model *m)
 {
     json_t *a = json_array();
@@ -138,11 +156,7 @@ json_t *model_snapshot_json(model *m, const char *agent)
             if (a)
                 json_array_append_new(agents, agent_json(p, a));
         } else {
-            sb_strmap_iter it;
-            void *v;
-            sb_strmap_iter_init(&it, &p->agents);
-            while (sb_strmap_iter_next(&it, NULL, &v))
-                json_array_append_new(agents, agent_json(p, v));
+            add_agents(p, agents, NULL);
         }
     }
     json_object_set_new(o, "calls", calls);

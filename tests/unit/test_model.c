@@ -181,6 +181,9 @@ static void test_model_queries_after_fixtures(void **state)
         json_string_value(json_object_get(json_object_get(a, "extensionStatus"), "status")),
         "idle");
     json_decref(a);
+    json_t *all = model_agents_json(f.m, NULL);
+    assert_int_equal(json_array_size(all), 7); /* 501-504 (queues), 1001-1003 (hints) */
+    json_decref(all);
     json_t *snap = model_snapshot_json(f.m, "502");
     assert_int_equal(json_array_size(json_object_get(snap, "agents")), 1);
     json_decref(snap);
