@@ -1,7 +1,8 @@
 /* devices.c: device states (DeviceStateChange, live or as DeviceStateList items) and extension
  * hints (ExtensionStatus, live or as ExtensionStateList items). A hint's status change is the
  * agent event extensionStatus; device states are kept for the state queries only (an agent's
- * phone already shows through its hint, and Queue:* pseudo-devices would only add noise). */
+ * phone already shows through its hint, and Queue:* pseudo-devices would only add noise).
+ * Idle Local/... devices are forgotten (see on_device_state). */
 #include "model/internal.h"
 
 #include <limits.h>
@@ -133,6 +134,15 @@ static void on_device_state(model_pbx *p, const ami_packet *ev)
     }
     d->seen = true;
     mset(&d->state, ami_packet_value(ev, "State"));
+    /* Local/<number>@<context> devices come and go with each dialled number (a click-to-dial to
+     * a thousand numbers makes a thousand devices): keep them only while in use, or memory
+     * would grow without bound. */
+    if (strncmp(d->name, "Local/", 6) == 0 && d->state &&
+        (strcmp(d->state, "NOT_INUSE") == 0 || strcmp(d->state, "INVALID") == 0 ||
+         strcmp(d->state, "UNKNOWN") == 0)) {
+        sb_strmap_del(&p->devices, name);
+        device_free(d);
+    }
 }
 
 void device_handle(model *m, model_pbx *p, const ami_packet *ev, sb_slice name)

@@ -138,7 +138,8 @@ static void one_call(model *m, unsigned i)
 /* Fixture 05's shape: an Originate of Local/100 that answers, plays and hangs up. */
 static void simple_call(model *m, unsigned i)
 {
-    char lid[32], u2[32], c1[48], c2[48];
+    char lid[32], u2[32], c1[48], c2[48], dev[48];
+    snprintf(dev, sizeof dev, "Local/3460%07u@outbound", i);
     snprintf(lid, sizeof lid, "1795478322.%u", i * 2);
     snprintf(u2, sizeof u2, "1795478322.%u", i * 2 + 1);
     snprintf(c1, sizeof c1, "Local/100@from-internal-%08x;1", i);
@@ -155,10 +156,12 @@ static void simple_call(model *m, unsigned i)
     send(m, "Newstate", "Channel", c2, "ChannelState", "6", "CallerIDNum", "5551234", "Uniqueid",
          u2, "Linkedid", lid, NULL);
     send(m, "DialEnd", "DestUniqueid", lid, "DialStatus", "ANSWER", NULL);
+    send(m, "DeviceStateChange", "Device", dev, "State", "INUSE", NULL);
     send(m, "Hangup", "Channel", c1, "Uniqueid", lid, "Linkedid", lid, "Cause", "16", NULL);
     send(m, "Cdr", "UniqueID", lid, "Disposition", "ANSWERED", NULL);
     send(m, "Hangup", "Channel", c2, "Uniqueid", u2, "Linkedid", lid, "Cause", "16", NULL);
     send(m, "Cdr", "UniqueID", u2, "Disposition", "ANSWERED", NULL);
+    send(m, "DeviceStateChange", "Device", dev, "State", "NOT_INUSE", NULL);
 }
 
 static void test_model_100k_calls_leave_the_model_empty(void **state)
@@ -187,6 +190,7 @@ static void test_model_100k_calls_leave_the_model_empty(void **state)
     assert_int_equal(st.calls, 0);
     assert_int_equal(st.bridges, 0);
     assert_int_equal(st.callers, 0);
+    assert_int_equal(st.devices, 0); /* 90,000 Local/<number>@outbound devices came and went */
     assert_int_equal(st.queues, 1);
     assert_int_equal(st.agents, 2); /* 501 and 502, learnt from AgentCalled */
     assert_int_equal(c.started, N);
