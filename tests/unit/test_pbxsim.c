@@ -315,6 +315,35 @@ static void test_queue_actions(void **state)
     tc_sim_free(&loop, sim);
 }
 
+/* A caller waiting in a queue is listed by QueueStatus (QueueEntry) until it leaves. */
+static void test_queue_entry_while_waiting(void **state)
+{
+    pbxsim *sim = tc_sim(&loop, 0.2); /* the caller hangs up after 3 s: 600 ms */
+    tclient c;
+    tc_connect(&c, &loop, pbxsim_port(sim));
+    tc_login(&c, "admin", "admin-secret", "on");
+    assert_int_equal(pbxsim_play(sim, "queue-call-abandoned", NULL), 0);
+    assert_true(tc_wait_events(&c, "QueueCallerJoin", NULL, NULL, 1, 2000));
+    tc_send(&c, "Action: QueueStatus\nActionID: q1\nQueue: support\n\n"
+                "Action: QueueSummary\nActionID: q2\nQueue: support\n\n");
+    assert_true(tc_wait_events(&c, "QueueSummaryComplete", NULL, NULL, 1, 2000));
+    const ami_packet *e = tc_event(&c, "QueueEntry", "ActionID", "q1");
+    assert_non_null(e);
+    assert_string_equal(tc_val(e, "Position"), "1");
+    assert_string_equal(tc_val(e, "CallerIDNum"), "34600999888");
+    assert_string_equal(tc_val(e, "Channel"),
+                        tc_val(tc_event(&c, "QueueCallerJoin", NULL, NULL), "Channel"));
+    assert_string_equal(tc_val(tc_event(&c, "QueueParams", NULL, NULL), "Calls"), "1");
+    assert_string_equal(tc_val(tc_event(&c, "QueueSummary", NULL, NULL), "Callers"), "1");
+    assert_true(tc_wait_events(&c, "QueueCallerAbandon", NULL, NULL, 1, 3000));
+    tc_send(&c, "Action: QueueStatus\nActionID: q3\nQueue: support\n\n");
+    assert_true(tc_wait_events(&c, "QueueStatusComplete", NULL, NULL, 2, 2000));
+    assert_null(tc_event(&c, "QueueEntry", "ActionID", "q3"));
+    assert_non_null(tc_event(&c, "QueueParams", "Abandoned", "1"));
+    tc_free(&c);
+    tc_sim_free(&loop, sim);
+}
+
 static const ami_packet *originate_response(tclient *c, const char *id)
 {
     for (size_t i = 0; i < c->n; i++)
@@ -644,6 +673,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_permission_denied_limited_user, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_actions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_actions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_entry_while_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_originate_outcomes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_and_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redirect_and_hangup, setup, teardown),

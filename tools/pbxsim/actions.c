@@ -447,6 +447,24 @@ static void act_queuestatus(sim_session *s, const ami_packet *p)
             send_msg(s, &m);
             n++;
         }
+        for (int ci = 0; ci < q->ncallers; ci++) {
+            const sim_caller *cl = &q->callers[ci];
+            ami_msg_init(&m, "Event", "QueueEntry");
+            ami_msg_add(&m, "Queue", q->name);
+            ami_msg_addf(&m, "Position", "%d", ci + 1);
+            ami_msg_add(&m, "Channel", cl->channel);
+            ami_msg_add(&m, "Uniqueid", cl->uniqueid);
+            ami_msg_add(&m, "CallerIDNum", cl->cid_num);
+            ami_msg_add(&m, "CallerIDName", cl->cid_name);
+            ami_msg_add(&m, "ConnectedLineNum", cl->conn_num);
+            ami_msg_add(&m, "ConnectedLineName", cl->conn_name);
+            ami_msg_addf(&m, "Wait", "%llu",
+                         (unsigned long long)((sim_now_ms(sim) - cl->joined_ms) / 1000));
+            ami_msg_add(&m, "Priority", "0");
+            add_actionid(&m, p);
+            send_msg(s, &m);
+            n++;
+        }
     }
     send_list_complete(s, p, "QueueStatusComplete", n);
 }
@@ -478,7 +496,13 @@ static void act_queuesummary(sim_session *s, const ami_packet *p)
         ami_msg_addf(&m, "Callers", "%d", q->calls);
         ami_msg_addf(&m, "HoldTime", "%d", q->holdtime);
         ami_msg_addf(&m, "TalkTime", "%d", q->talktime);
-        ami_msg_add(&m, "LongestHoldTime", "0");
+        uint64_t longest = 0;
+        for (int ci = 0; ci < q->ncallers; ci++) {
+            uint64_t w = (sim_now_ms(sim) - q->callers[ci].joined_ms) / 1000;
+            if (w > longest)
+                longest = w;
+        }
+        ami_msg_addf(&m, "LongestHoldTime", "%llu", (unsigned long long)longest);
         add_actionid(&m, p);
         send_msg(s, &m);
         n++;

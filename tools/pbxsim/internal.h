@@ -126,6 +126,15 @@ typedef struct sim_member {
 } sim_member;
 
 #define SIM_MAX_MEMBERS 32
+#define SIM_MAX_CALLERS 64
+
+/* A caller waiting in a queue (QueueCallerJoin until QueueCallerLeave/Abandon). */
+typedef struct sim_caller {
+    char channel[96];
+    char uniqueid[32];
+    char cid_num[64], cid_name[64], conn_num[64], conn_name[64];
+    uint64_t joined_ms;
+} sim_caller;
 
 typedef struct sim_queue {
     char name[32];
@@ -135,6 +144,8 @@ typedef struct sim_queue {
     int completed, abandoned;
     sim_member members[SIM_MAX_MEMBERS];
     int nmembers;
+    sim_caller callers[SIM_MAX_CALLERS]; /* in queue position order */
+    int ncallers;
 } sim_queue;
 
 #define SIM_MAX_QUEUES 4

@@ -246,6 +246,33 @@ static void member_update(pbxsim *sim, hdrs e, bool added, bool removed)
     m->ringinuse = (int)num(get(e, "Ringinuse"));
 }
 
+static void caller_remove(sim_queue *q, sb_slice channel)
+{
+    for (int i = 0; i < q->ncallers; i++)
+        if (sb_slice_eq(sb_slice_cstr(q->callers[i].channel), channel)) {
+            memmove(&q->callers[i], &q->callers[i + 1],
+                    (size_t)(q->ncallers - i - 1) * sizeof q->callers[0]);
+            q->ncallers--;
+            return;
+        }
+}
+
+static void caller_add(pbxsim *sim, sim_queue *q, hdrs e)
+{
+    caller_remove(q, get(e, "Channel"));
+    if (q->ncallers == SIM_MAX_CALLERS)
+        return;
+    sim_caller *c = &q->callers[q->ncallers++];
+    memset(c, 0, sizeof *c);
+    COPY(c->channel, get(e, "Channel"));
+    COPY(c->uniqueid, get(e, "Uniqueid"));
+    COPY(c->cid_num, get(e, "CallerIDNum"));
+    COPY(c->cid_name, get(e, "CallerIDName"));
+    COPY(c->conn_num, get(e, "ConnectedLineNum"));
+    COPY(c->conn_name, get(e, "ConnectedLineName"));
+    c->joined_ms = sim_now_ms(sim);
+}
+
 void sim_state_apply(pbxsim *sim, const ami_header *h, size_t n)
 {
     if (n == 0 || !sb_slice_eq_ci(h[0].key, "Event"))
@@ -283,16 +310,22 @@ void sim_state_apply(pbxsim *sim, const ami_header *h, size_t n)
         member_update(sim, e, false, true);
     } else if (sb_slice_eq_ci(ev, "QueueCallerJoin")) {
         sim_queue *q = sim_state_queue(st, get(e, "Queue"));
-        if (q)
+        if (q) {
             q->calls = (int)num(get(e, "Count"));
+            caller_add(sim, q, e);
+        }
     } else if (sb_slice_eq_ci(ev, "QueueCallerLeave")) {
         sim_queue *q = sim_state_queue(st, get(e, "Queue"));
-        if (q)
+        if (q) {
             q->calls = (int)num(get(e, "Count"));
+            caller_remove(q, get(e, "Channel"));
+        }
     } else if (sb_slice_eq_ci(ev, "QueueCallerAbandon")) {
         sim_queue *q = sim_state_queue(st, get(e, "Queue"));
-        if (q)
+        if (q) {
             q->abandoned++;
+            caller_remove(q, get(e, "Channel"));
+        }
     } else if (sb_slice_eq_ci(ev, "AgentComplete")) {
         sim_queue *q = sim_state_queue(st, get(e, "Queue"));
         if (q) {
