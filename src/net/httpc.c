@@ -71,6 +71,7 @@ struct httpc {
     CURLM *multi;
     uv_timer_t timer;  /* curl's timeout */
     uv_timer_t qtimer; /* earliest deadline among queued requests */
+    uint64_t qdue;     /* what qtimer is armed for (UINT64_MAX: idle) */
     httpc_opts o;
     char *user_agent;
     httpc_list running;
@@ -194,6 +195,8 @@ static void xfer_finish(httpc_xfer *x, int err, const char *words)
 
 static void on_qtimer(uv_timer_t *t);
 
+/* Arms the queue timer for the earliest deadline among queued requests (one O(n) scan: only
+ * when the timer fires, never per request). */
 static void qtimer_rearm(httpc *c)
 {
     uint64_t now = uv_now(c->loop), first = UINT64_MAX;
@@ -202,10 +205,21 @@ static void qtimer_rearm(httpc *c)
     for (httpc_xfer *x = c->queued.head; x; x = x->next)
         if (x->deadline_ms < first)
             first = x->deadline_ms;
+    c->qdue = first;
     if (first == UINT64_MAX)
         uv_timer_stop(&c->qtimer);
     else
         uv_timer_start(&c->qtimer, on_qtimer, first > now ? first - now : 0, 0);
+}
+
+/* A request joins the queue: move the timer earlier if its deadline is the new first. */
+static void qtimer_note(httpc *c, uint64_t deadline)
+{
+    uint64_t now = uv_now(c->loop);
+    if (deadline >= c->qdue)
+        return;
+    c->qdue = deadline;
+    uv_timer_start(&c->qtimer, on_qtimer, deadline > now ? deadline - now : 0, 0);
 }
 
 /* Adds x to the multi handle. Returns 0 or an SB_* error (x untouched, still off the lists). */
@@ -240,7 +254,10 @@ static void start_queued(httpc *c)
                         rc == SB_ETIMEDOUT ? "timed out waiting for a free transfer slot"
                                            : "cannot add the transfer");
     }
-    qtimer_rearm(c);
+    if (!c->queued.head && c->qdue != UINT64_MAX) {
+        c->qdue = UINT64_MAX;
+        uv_timer_stop(&c->qtimer);
+    }
 }
 
 static void check_done(httpc *c)
@@ -351,6 +368,7 @@ static void on_qtimer(uv_timer_t *t)
             xfer_finish(x, SB_ETIMEDOUT, "timed out waiting for a free transfer slot");
     }
     start_queued(c);
+    qtimer_rearm(c);
     leave(c);
 }
 
@@ -648,6 +666,7 @@ httpc *httpc_new(uv_loop_t *loop, const httpc_opts *opts)
     c->timer.data = c;
     c->qtimer.data = c;
     c->open_handles = 2;
+    c->qdue = UINT64_MAX;
     return c;
 fail:
     if (c->multi)
@@ -709,7 +728,7 @@ int httpc_request(httpc *c, const httpc_req *req, httpc_cb cb, void *ud)
             goto fail;
     } else {
         list_push(&c->queued, x);
-        qtimer_rearm(c);
+        qtimer_note(c, x->deadline_ms);
     }
     return 0;
 fail:

@@ -607,6 +607,41 @@ static void test_sigv4_signature_verifies(void **state)
     httpc_free(c);
 }
 
+/* Throughput on loopback with keep-alive: 5000 requests, 64 at a time. Prints the rate. */
+typedef struct counter {
+    int calls, ok;
+} counter;
+
+static void count_cb(const httpc_resp *r, void *ud)
+{
+    counter *k = ud;
+    k->calls++;
+    if (r->err == 0 && r->status == 200)
+        k->ok++;
+}
+
+static void test_throughput_5000_requests(void **state)
+{
+    char u[128];
+    counter k = {0};
+    uint64_t t0;
+    double secs;
+    httpc *c = httpc_new(&loop, &(httpc_opts){.max_inflight = 64});
+    (void)state;
+    url(u, sizeof u, "/ok");
+    t0 = uv_hrtime();
+    for (int i = 0; i < 5000; i++)
+        assert_int_equal(httpc_request(c, &(httpc_req){.url = u}, count_cb, &k), 0);
+    assert_true(run_until(&k.calls, 5000, 30000));
+    secs = (double)(uv_hrtime() - t0) / 1e9;
+    assert_int_equal(k.ok, 5000);
+    assert_true(srv->nconns_total <= 64); /* connections are reused */
+    printf("httpc: 5000 requests, 64 in flight, %zu connections: %.3f s (%.0f requests/s)\n",
+           srv->nconns_total, secs, 5000 / secs);
+    httpc_free(c);
+    assert_int_equal(k.calls, 5000);
+}
+
 static void test_parse_retry_after(void **state)
 {
     long ms = -5;
@@ -661,6 +696,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unsupported_scheme_fails_in_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigv4_signature_verifies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throughput_5000_requests, setup, teardown),
         cmocka_unit_test(test_parse_retry_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
