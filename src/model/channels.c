@@ -137,8 +137,26 @@ fail:
     return NULL;
 }
 
+void chan_remember_gone(model_pbx *p, const char *uniqueid)
+{
+    size_t slot = p->gone_head++ % (sizeof p->gone_ring / sizeof p->gone_ring[0]);
+    char *key = strdup(uniqueid);
+    if (!key)
+        return;
+    if (p->gone_ring[slot]) {
+        sb_strmap_del(&p->gone, sb_slice_cstr(p->gone_ring[slot]));
+        free(p->gone_ring[slot]);
+    }
+    p->gone_ring[slot] = key;
+    if (sb_strmap_put(&p->gone, sb_slice_cstr(key), key) < 0) {
+        p->gone_ring[slot] = NULL;
+        free(key);
+    }
+}
+
 void chan_hangup(model *m, model_pbx *p, mchan *c, bool lost)
 {
+    chan_remember_gone(p, c->uniqueid);
     if (lost && c->call)
         c->call->lost = true;
     if (c->bridge)
@@ -193,6 +211,8 @@ static void on_core_show_channel(model *m, model_pbx *p, const ami_packet *ev)
         }
     } else {
         int64_t age = parse_duration(ami_packet_value(ev, "Duration"));
+        if (sb_strmap_get(&p->gone, ami_packet_value(ev, "Uniqueid")))
+            return; /* listed before its Hangup was written, read after it */
         c = chan_new_from(m, p, ev, m->ev_time - age);
         if (!c)
             return;

@@ -117,6 +117,11 @@ typedef struct model_pbx {
     sb_strmap originates; /* ActionID -> owned agent extension */
     char *orig_ring[1024];
     size_t orig_head;
+    /* The last 1024 Uniqueids hung up: a CoreShowChannel item racing with its channel's Hangup
+     * must not bring the channel back. */
+    sb_strmap gone;
+    char *gone_ring[1024];
+    size_t gone_head;
     char **trunks;
     size_t ntrunks;
     bool trunks_set;
@@ -160,6 +165,7 @@ void chan_handle(model *m, model_pbx *p, const ami_packet *ev, sb_slice name);
 mchan *chan_new_from(model *m, model_pbx *p, const ami_packet *ev, int64_t created_ms);
 void chan_hangup(model *m, model_pbx *p, mchan *c, bool lost);
 void chan_free(mchan *c);
+void chan_remember_gone(model_pbx *p, const char *uniqueid);
 char *chan_device_of(sb_slice name);
 json_t *chan_json(const mchan *c);
 

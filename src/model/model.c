@@ -151,6 +151,9 @@ static void pbx_free(model_pbx *p)
     free_map(&p->originates, free);
     for (size_t i = 0; i < sizeof p->orig_ring / sizeof p->orig_ring[0]; i++)
         free(p->orig_ring[i]);
+    free_map(&p->gone, NULL);
+    for (size_t i = 0; i < sizeof p->gone_ring / sizeof p->gone_ring[0]; i++)
+        free(p->gone_ring[i]);
     for (size_t i = 0; i < p->ntrunks; i++)
         free(p->trunks[i]);
     free(p->trunks);

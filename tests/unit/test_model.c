@@ -114,6 +114,16 @@ static void test_model_resync_without_complete_sweeps_nothing(void **state)
     assert_int_equal(st.calls, 0);
     assert_int_equal(st.channels, 0);
     assert_int_equal(model_end_resync(f.m, "pbx1"), SB_EINVAL); /* not resyncing */
+    /* A list item for a channel whose Hangup we already saw does not resurrect it. */
+    feed_clear(&f);
+    assert_int_equal(model_begin_resync(f.m, "pbx1"), 0);
+    feed_str_events(&f, "Event: CoreShowChannel" CRLF "Channel: Local/600@from-internal-3;1" CRLF
+                        "ChannelState: 6" CRLF "Uniqueid: 2000.1" CRLF "Linkedid: 2000.1" CRLF CRLF
+                        "Event: CoreShowChannelsComplete" CRLF "EventList: Complete" CRLF CRLF);
+    assert_int_equal(model_end_resync(f.m, "pbx1"), 0);
+    assert_int_equal(f.n, 0);
+    model_stats_get(f.m, &st);
+    assert_int_equal(st.channels, 0);
     feed_free(&f);
 }
 
