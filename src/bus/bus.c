@@ -501,14 +501,35 @@ const char *bus_stream_agent(const bus_stream *s)
 
 /* ---- publish and deliver ---- */
 
-static void deliver(bus_stream *s, const bus_entry *e)
+/* Index of seq in the ring, or -1. */
+static long ring_find(bus_stream *s, uint64_t seq)
+{
+    uint64_t first = s->last_seq - s->count + 1;
+    if (s->count == 0 || seq < first || seq > s->last_seq)
+        return -1;
+    return (long)(seq - first);
+}
+
+/* Brings every live subscriber of s up to the stream's last seq. Catching up (rather than
+ * handing out one entry) keeps order and completeness even when a callback publishes: the
+ * nested publish delivers the outer entry first, and the outer loop then finds nothing left. */
+static void deliver(bus_stream *s)
 {
     s->delivering++;
     for (bus_sub *sub = s->subs_head; sub; sub = sub->next) {
-        if (sub->dead || sub->replaying || sub->last >= e->seq)
-            continue;
-        sub->last = e->seq;
-        sub->cb(sub->ud, e);
+        while (!sub->dead && !sub->replaying && sub->last < s->last_seq) {
+            long i = ring_find(s, sub->last + 1);
+            if (i < 0) {
+                /* Only if callbacks published more than a whole window meanwhile. */
+                sub->last = s->last_seq - s->count;
+                continue;
+            }
+            bus_entry e = *ring_at(s, (size_t)i);
+            sub->last = e.seq;
+            bus_event_ref(e.ev);
+            sub->cb(sub->ud, &e);
+            bus_event_unref(e.ev);
+        }
     }
     s->delivering--;
     subs_sweep(s);
@@ -567,26 +588,13 @@ int bus_publish(bus *b, bus_event *ev, uint64_t *seq_out)
     if (seq_out)
         *seq_out = b->global.last_seq;
     for (size_t i = 0; i < n; i++) {
-        bus_stream *s = targets[i];
-        bus_entry e = *ring_at(s, s->count - 1);
-        bus_event_ref(e.ev);
-        deliver(s, &e);
-        bus_event_unref(e.ev);
-        stream_release(s);
+        deliver(targets[i]);
+        stream_release(targets[i]);
     }
     rc = 0;
 out:
     free(targets);
     return rc;
-}
-
-/* Index of seq in the ring, or -1. */
-static long ring_find(bus_stream *s, uint64_t seq)
-{
-    uint64_t first = s->last_seq - s->count + 1;
-    if (s->count == 0 || seq < first || seq > s->last_seq)
-        return -1;
-    return (long)(seq - first);
 }
 
 static int replay_check(bus_stream *s, uint64_t after_seq)

@@ -386,6 +386,46 @@ static void test_bus_window_matches_a_reference(void **state)
     bus_free(b);
 }
 
+/* A callback that publishes: every subscriber still sees every entry once, in order. */
+static bus *nest_bus;
+static int nest_done;
+static void nest_cb(void *ud, const bus_entry *e)
+{
+    rec *r = ud;
+    rec_cb(ud, e);
+    if (r == NULL || nest_done++)
+        return;
+    publish(nest_bus, "nested", 2, "502", NULL);
+}
+
+static void test_bus_publish_from_a_callback_keeps_order(void **state)
+{
+    bus *b = make_bus(100, 60000);
+    bus_stream *s1, *s2;
+    rec r1 = {0}, r2 = {0};
+    nest_bus = b;
+    nest_done = 0;
+    assert_int_equal(bus_stream_open(b, "501", &s1), 0);
+    assert_int_equal(bus_stream_open(b, "502", &s2), 0);
+    bus_sub *a = bus_subscribe(s1, nest_cb, &r1);
+    bus_sub *c = bus_subscribe(s2, rec_cb, &r2);
+    bus_event *ev = make_event("t", 1, "501", NULL);
+    assert_int_equal(bus_event_add_agent(ev, "502"), 0);
+    assert_int_equal(bus_publish(b, ev, NULL), 0); /* 501's callback publishes to 502 */
+    bus_event_unref(ev);
+    assert_int_equal(r1.calls, 1);
+    assert_int_equal(r2.calls, 2);
+    assert_int_equal(r2.seqs[0], 1);
+    assert_int_equal(r2.ns[0], 1);
+    assert_int_equal(r2.seqs[1], 2);
+    assert_int_equal(r2.ns[1], 2);
+    bus_unsubscribe(a);
+    bus_unsubscribe(c);
+    bus_stream_close(s1);
+    bus_stream_close(s2);
+    bus_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_bus_subscribe_from_has_no_gap_and_no_duplicate),
         cmocka_unit_test(test_bus_many_agents_each_gap_free),
         cmocka_unit_test(test_bus_window_matches_a_reference),
+        cmocka_unit_test(test_bus_publish_from_a_callback_keeps_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
