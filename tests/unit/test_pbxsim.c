@@ -8,6 +8,10 @@
 #include "core/error.h"
 
 #include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static uv_loop_t loop;
 
@@ -664,6 +668,125 @@ static void test_thread_mode(void **state)
     pbxsim_thread_stop(t);
 }
 
+/* ---- the pbxsim program ---- */
+
+typedef struct child {
+    pid_t pid;
+    int in;  /* its stdin */
+    int out; /* its stdout */
+} child;
+
+static int spawn(child *ch, const char *const *argv)
+{
+    int in[2], out[2];
+    if (pipe(in) || pipe(out))
+        return -1;
+    ch->pid = fork();
+    if (ch->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    ch->in = in[1];
+    ch->out = out[0];
+    return ch->pid > 0 ? 0 : -1;
+}
+
+/* Reads one line of the child's stdout (bounded in time) while running the loop. */
+static bool child_line(child *ch, char *buf, size_t size, int ms)
+{
+    size_t n = 0;
+    for (int waited = 0; waited < ms && n + 1 < size;) {
+        struct pollfd p = {.fd = ch->out, .events = POLLIN};
+        if (poll(&p, 1, 5) == 1) {
+            char c;
+            if (read(ch->out, &c, 1) != 1)
+                break;
+            if (c == '\n') {
+                buf[n] = '\0';
+                return true;
+            }
+            buf[n++] = c;
+        } else {
+            waited += 5;
+            uv_run(&loop, UV_RUN_NOWAIT);
+        }
+    }
+    buf[n] = '\0';
+    return false;
+}
+
+static void child_say(child *ch, const char *line)
+{
+    assert_int_equal(write(ch->in, line, strlen(line)), (ssize_t)strlen(line));
+}
+
+static int child_wait(child *ch)
+{
+    int status = 0;
+    for (int i = 0; i < 400; i++) {
+        if (waitpid(ch->pid, &status, WNOHANG) == ch->pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+        usleep(5000);
+    }
+    kill(ch->pid, SIGKILL);
+    waitpid(ch->pid, &status, 0);
+    return -1;
+}
+
+static void test_program_control_channel(void **state)
+{
+    char path[512], line[512];
+    snprintf(path, sizeof path, "%s/pbxsim", SB_BINARY_DIR);
+    if (access(path, X_OK) != 0)
+        fail_msg("%s not built", path);
+    const char *argv[] = {path, "--port", "0", "--time-scale", "0.001", NULL};
+    child ch;
+    assert_int_equal(spawn(&ch, argv), 0);
+    assert_true(child_line(&ch, line, sizeof line, 3000));
+    int port = 0;
+    assert_int_equal(sscanf(line, "listening 127.0.0.1:%d", &port), 1);
+    assert_true(port > 0);
+    tclient c;
+    tc_connect(&c, &loop, port);
+    tc_login(&c, "admin", "admin-secret", "on");
+    child_say(&ch, "play internal-call\n");
+    assert_true(child_line(&ch, line, sizeof line, 2000));
+    assert_string_equal(line, "ok");
+    assert_true(tc_wait_events(&c, "Hangup", NULL, NULL, 2, 3000));
+    child_say(&ch, "play nosuch\nfault bogus\nstats\n");
+    assert_true(child_line(&ch, line, sizeof line, 2000));
+    assert_true(strncmp(line, "error: ", 7) == 0);
+    assert_true(child_line(&ch, line, sizeof line, 2000));
+    assert_true(strncmp(line, "error: ", 7) == 0);
+    assert_true(child_line(&ch, line, sizeof line, 2000));
+    assert_non_null(strstr(line, "sessions_open=1 "));
+    assert_non_null(strstr(line, "calls_started=1 "));
+    child_say(&ch, "fault drop\n");
+    assert_true(child_line(&ch, line, sizeof line, 2000));
+    assert_string_equal(line, "ok");
+    assert_true(tc_run_until(&loop, tc_has_closed, &c, 2000));
+    tc_free(&c);
+    child_say(&ch, "quit\n");
+    assert_true(child_line(&ch, line, sizeof line, 2000));
+    assert_string_equal(line, "ok");
+    assert_int_equal(child_wait(&ch), 0);
+    close(ch.in);
+    close(ch.out);
+
+    /* a bad option: one clear line on stderr, exit status 2 */
+    const char *bad[] = {path, "--bogus", "1", NULL};
+    assert_int_equal(spawn(&ch, bad), 0);
+    assert_int_equal(child_wait(&ch), 2);
+    close(ch.in);
+    close(ch.out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -682,6 +805,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_play_done_and_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_program_control_channel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

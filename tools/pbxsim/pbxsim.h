@@ -75,7 +75,9 @@ typedef struct pbxsim_play_opts {
 /* Starts one instance of scenario NAME (file NAME.scn in the scenario directory). opts may be
  * NULL. Returns 0, SB_ENOTFOUND (no such scenario), SB_EPROTO (bad scenario file), SB_ENOMEM. */
 int pbxsim_play(pbxsim *sim, const char *name, const pbxsim_play_opts *opts);
-/* Names of the scenarios shipped in the scenario directory, for --help and tests. */
+/* Names of the shipped scenarios that make sense on their own (NULL-terminated), for --help and
+ * the demo. originate-unregistered and long-call-redirect exist too: Originate and Redirect
+ * start them. */
 extern const char *const pbxsim_scenarios[];
 
 /* Load mode: starts calls_per_second instances of scenario NAME per second for duration_ms.

@@ -25,6 +25,21 @@ const char *const pbxsim_scenarios[] = {
     "inbound-trunk-queue",
     "originate-busy",
     "originate-nocontext",
+    "register-phone",
+    "originate-phone",
+    "long-call",
+    NULL,
+};
+
+/* The raw stream's mix: every scenario, including those only an action starts. */
+static const char *const stream_mix[] = {
+    "internal-call",
+    "originate-app",
+    "queue-call-answered",
+    "queue-call-abandoned",
+    "inbound-trunk-queue",
+    "originate-busy",
+    "originate-nocontext",
     "originate-unregistered",
     "register-phone",
     "originate-phone",
@@ -683,7 +698,7 @@ int sim_stream_prepare(pbxsim *sim)
     uint64_t saved_uid = sim->uid_counter, saved_seq = sim->seq_counter;
     int rc = 0;
     for (int round = 0; round < 4 && rc == 0; round++) {
-        for (const char *const *name = pbxsim_scenarios; *name && rc == 0; name++) {
+        for (const char *const *name = stream_mix; *name && rc == 0; name++) {
             int err = 0;
             const scenario *scn = sim_scenario_get(sim, *name, &err);
             if (!scn)
