@@ -357,3 +357,37 @@ int sink_from_section(uv_loop_t *loop, httpc *http, const sb_config *cfg,
     *out = b;
     return 0;
 }
+
+int sink_add_all(uv_loop_t *loop, httpc *http, const sb_config *cfg, outbox *ob, size_t *nother,
+                 char *err, size_t errsize)
+{
+    size_t other = 0;
+    int rc = 0;
+    for (size_t i = 0; cfg && i < cfg->nsections && !rc; i++) {
+        const sb_config_section *sec = &cfg->sections[i];
+        sink_built b;
+        if (strcmp(sec->kind, "sink") != 0)
+            continue;
+        rc = sink_from_section(loop, http, cfg, sec, &b, err, errsize);
+        if (rc == SB_ENOTFOUND) {
+            other++;
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        if (!ob) {
+            b.ops->free(b.impl);
+            continue;
+        }
+        rc = outbox_add_sink(ob, &b.ocfg, b.ops, b.impl, NULL);
+        if (rc) {
+            b.ops->free(b.impl); /* not taken on error */
+            snprintf(err, errsize, "%s:%d: [sink %s]: cannot add the sink: %s",
+                     cfg->path ? cfg->path : "<config>", sec->line, sec->name, sb_strerror(rc));
+        }
+    }
+    if (nother)
+        *nother = other;
+    return rc;
+}

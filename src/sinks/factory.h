@@ -25,4 +25,11 @@ typedef struct sink_built {
 int sink_from_section(uv_loop_t *loop, httpc *http, const sb_config *cfg,
                       const sb_config_section *sec, sink_built *out, char *err, size_t errsize);
 
+/* Builds every [sink NAME] section of cfg that this module handles and adds it to ob (borrowed;
+ * ob == NULL only checks: each sink is built and freed again, for `config check`; run the loop
+ * afterwards). Sections of other kinds (nats) are left alone and counted in *nother (may be NULL).
+ * Returns 0, or the first error with its message in err (sinks added before it stay added). */
+int sink_add_all(uv_loop_t *loop, httpc *http, const sb_config *cfg, outbox *ob, size_t *nother,
+                 char *err, size_t errsize);
+
 #endif

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static uv_loop_t loop;
 static httpc *http;
@@ -171,12 +172,69 @@ static void test_secret_from_env(void **state)
     unsetenv("SB_TEST_HOOK_SECRET");
 }
 
+static void on_closed(void *ud)
+{
+    (*(int *)ud)++;
+}
+
+static void test_add_all_to_a_real_outbox(void **state)
+{
+    const char *text = "[sink a]\nkind = webhook\nurl = http://127.0.0.1:9/a\nsecret = x\n"
+                       "[sink b]\nkind = sqs\nqueue_url = https://sqs.r.amazonaws.com/1/q\n"
+                       "region = r\n"
+                       "[sink c]\nkind = nats\n"
+                       "[sink d]\nkind = s3\nbucket = b\nendpoint = http://127.0.0.1:9\n";
+    const char *bad = "[sink a]\nkind = webhook\nurl = http://127.0.0.1:9/a\n"
+                      "[sink z]\nkind = s3\n";
+    sb_config *cfg = NULL;
+    char err[256], dir[64], db[128], p[160];
+    size_t nother = 99;
+    outbox *ob = NULL;
+    outbox_sink_stats st;
+    int closed = 0;
+    (void)state;
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    assert_int_equal(sb_config_parse(text, strlen(text), "sb.conf", &cfg, err, sizeof err), 0);
+    /* check only */
+    assert_int_equal(sink_add_all(&loop, http, cfg, NULL, &nother, err, sizeof err), 0);
+    assert_int_equal(nother, 1);
+    /* into a real outbox */
+    snprintf(dir, sizeof dir, "/tmp/sb-sinkfx-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(db, sizeof db, "%s/store.db", dir);
+    assert_int_equal(outbox_open(&loop, &(outbox_options){.path = db}, &ob), 0);
+    assert_int_equal(sink_add_all(&loop, http, cfg, ob, &nother, err, sizeof err), 0);
+    assert_int_equal(outbox_sink_stats_get(ob, "a", &st), 0);
+    assert_int_equal(outbox_sink_stats_get(ob, "b", &st), 0);
+    assert_int_equal(outbox_sink_stats_get(ob, "d", &st), 0);
+    assert_int_equal(outbox_sink_stats_get(ob, "c", &st), SB_ENOTFOUND);
+    /* adding the same names again fails, naming the section */
+    assert_int_equal(sink_add_all(&loop, http, cfg, ob, NULL, err, sizeof err), SB_EEXIST);
+    assert_string_equal(err, "sb.conf:1: [sink a]: cannot add the sink: already exists");
+    outbox_close(ob, on_closed, &closed);
+    while (!closed)
+        uv_run(&loop, UV_RUN_ONCE);
+    sb_config_free(cfg);
+    assert_int_equal(sb_config_parse(bad, strlen(bad), "sb.conf", &cfg, err, sizeof err), 0);
+    assert_int_equal(sink_add_all(&loop, http, cfg, NULL, NULL, err, sizeof err), SB_ECONFIG);
+    assert_string_equal(err, "sb.conf:4: [sink z] bucket: missing (required for kind s3)");
+    sb_config_free(cfg);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", db, i == 0 ? "" : i == 1 ? "-wal" : "-shm");
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_every_kind_builds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mistakes_name_file_line_and_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_from_env, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_all_to_a_real_outbox, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
