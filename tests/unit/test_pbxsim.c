@@ -208,6 +208,7 @@ static void test_list_actions(void **state)
                 "Action: ExtensionState\nActionID: es\nExten: 1001\nContext: from-internal\n\n"
                 "Action: Getvar\nActionID: gv\nVariable: CALLERID(num)\nChannel: nosuch\n\n"
                 "Action: CoreStatus\nActionID: cs\n\n"
+                "Action: PJSIPShowEndpoints\nActionID: ep\n\n"
                 "Action: Command\nActionID: cmd\nCommand: core show channels concise\n\n");
     assert_true(tc_wait_events(&c, "CoreShowChannelsComplete", NULL, NULL, 1, 2000));
     r = tc_wait_response(&c, "csc", 10);
@@ -239,6 +240,12 @@ static void test_list_actions(void **state)
     assert_string_equal(tc_val(r, "Message"), "No such channel");
     r = tc_wait_response(&c, "cs", 2000);
     assert_string_equal(tc_val(r, "CoreCurrentCalls"), "1");
+    assert_true(tc_wait_events(&c, "EndpointListComplete", NULL, NULL, 1, 2000));
+    assert_int_equal(tc_count(&c, "EndpointList", "ActionID", "ep"), 4);
+    assert_string_equal(
+        tc_val(tc_event(&c, "EndpointList", "ObjectName", "carrier"), "DeviceState"), "Not in use");
+    assert_string_equal(tc_val(tc_event(&c, "EndpointList", "ObjectName", "1001"), "DeviceState"),
+                        "Unavailable");
     r = tc_wait_response(&c, "cmd", 2000);
     size_t outputs = 0;
     for (size_t i = 0; i < r->count; i++)
@@ -612,11 +619,19 @@ static void test_play_done_and_load(void **state)
     assert_string_equal(tc_val(tc_event(&c, "QueueParams", NULL, NULL), "Completed"), "1");
     assert_string_equal(tc_val(tc_event(&c, "QueueMember", "Name", "Agent Ben"), "CallsTaken"),
                         "1");
-    /* load: 100 calls per second for 200 ms */
+    /* load: 100 calls per second for 200 ms = 20 calls (plus the one above) */
     assert_int_equal(pbxsim_command(sim, "load 100 0.2 internal-call"), 0);
-    tc_run_until(&loop, NULL, NULL, 400);
+    for (int i = 0; i < 300; i++) {
+        pbxsim_get_stats(sim, &st);
+        if (st.calls_started >= 21)
+            break;
+        tc_run_until(&loop, NULL, NULL, 10);
+    }
+    tc_run_until(&loop, NULL, NULL, 100);
     pbxsim_get_stats(sim, &st);
-    assert_in_range(st.calls_started, 1 + 15, 1 + 25);
+    assert_int_equal(st.calls_started, 21);
+    assert_int_equal(pbxsim_command(sim, "load 0 1 internal-call"), SB_EINVAL);
+    assert_int_equal(pbxsim_command(sim, "load 5 1 no-such"), SB_ENOTFOUND);
     tc_free(&c);
     tc_sim_free(&loop, sim);
 }

@@ -9,7 +9,7 @@
  *   system|reporting: CoreSettings CoreStatus CoreShowChannels
  *   system|call|reporting: Status       call|reporting: Getvar ExtensionState(List) DeviceStateList
  *   agent: QueueAdd QueueRemove QueuePause     originate: Originate     call: Redirect
- *   system|call: Hangup     command: Command     system: Filter
+ *   system|call: Hangup     command: Command     system: Filter PJSIPShowEndpoints
  */
 #include "internal.h"
 
@@ -36,8 +36,9 @@ static bool has_value(const ami_packet *p, const char *key)
 
 static void add_actionid(ami_msg *m, const ami_packet *p)
 {
+    /* echoed only when the action carried a non-empty one (manager.c's idText) */
     const sb_slice *id = ami_packet_get(p, "ActionID");
-    if (id)
+    if (id && id->len)
         ami_msg_addn(m, "ActionID", *id);
 }
 
@@ -773,6 +774,65 @@ static void act_getvar(sim_session *s, const ami_packet *p)
     send_msg(s, &m);
 }
 
+static const char *device_text(const char *state)
+{
+    static const char *const map[][2] = {
+        {"NOT_INUSE", "Not in use"},
+        {"INUSE", "In use"},
+        {"BUSY", "Busy"},
+        {"INVALID", "Invalid"},
+        {"UNAVAILABLE", "Unavailable"},
+        {"RINGING", "Ringing"},
+        {"RINGINUSE", "Ring+Inuse"},
+        {"ONHOLD", "On Hold"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i][0], state) == 0)
+            return map[i][1];
+    return "Unknown";
+}
+
+/* PJSIPShowEndpoints (fixture 10): the recordings' endpoints 1001-1003 and the trunk. */
+static void act_pjsipshowendpoints(sim_session *s, const ami_packet *p)
+{
+    pbxsim *sim = s->sim;
+    static const char *const eps[] = {"1001", "1002", "1003", "carrier"};
+    send_listack(s, p, "A listing of Endpoints follows, presented as EndpointList events");
+    for (size_t i = 0; i < 4; i++) {
+        char dev[32], contacts[96], prefix[40];
+        snprintf(dev, sizeof dev, "PJSIP/%s", eps[i]);
+        snprintf(prefix, sizeof prefix, "PJSIP/%s-", eps[i]);
+        const sim_device *d = sim_state_device(&sim->state, dev);
+        const char *state = d ? d->state : "UNKNOWN";
+        bool trunk = strcmp(eps[i], "carrier") == 0;
+        bool registered = strcmp(state, "UNAVAILABLE") != 0 && strcmp(state, "INVALID") != 0;
+        if (trunk)
+            snprintf(contacts, sizeof contacts, "carrier/sip:127.0.0.1:5070,");
+        else if (registered)
+            snprintf(contacts, sizeof contacts, "%s/sip:%s@127.0.0.1:5062,", eps[i], eps[i]);
+        else
+            contacts[0] = '\0';
+        int active = 0;
+        for (size_t c = 0; c < sim->state.nchans; c++)
+            if (strncmp(sim->state.chans[c].name, prefix, strlen(prefix)) == 0)
+                active++;
+        ami_msg m;
+        ami_msg_init(&m, "Event", "EndpointList");
+        add_actionid(&m, p);
+        ami_msg_add(&m, "ObjectType", "endpoint");
+        ami_msg_add(&m, "ObjectName", eps[i]);
+        ami_msg_add(&m, "Transport", "");
+        ami_msg_add(&m, "Aor", eps[i]);
+        ami_msg_add(&m, "Auths", trunk ? "" : eps[i]);
+        ami_msg_add(&m, "OutboundAuths", "");
+        ami_msg_add(&m, "Contacts", contacts);
+        ami_msg_add(&m, "DeviceState", device_text(state));
+        ami_msg_addf(&m, "ActiveChannels", "%d", active);
+        send_msg(s, &m);
+    }
+    send_list_complete(s, p, "EndpointListComplete", 4);
+}
+
 /* ---- calls ---- */
 
 static void add_var(char vars[][160], size_t *n, const char *name, sb_slice value)
@@ -1245,6 +1305,7 @@ static const action_def actions[] = {
     {"ExtensionStateList", CALL | REP, act_extensionstatelist},
     {"ExtensionState", CALL | REP, act_extensionstate},
     {"DeviceStateList", CALL | REP, act_devicestatelist},
+    {"PJSIPShowEndpoints", SYS, act_pjsipshowendpoints},
     {"Getvar", CALL | REP, act_getvar},
     {"Originate", SIM_CLASS_ORIGINATE, act_originate},
     {"Redirect", CALL, act_redirect},
