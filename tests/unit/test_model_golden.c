@@ -66,16 +66,10 @@ static void compare(const char *name, const char *want, const char *got)
     fail_msg("golden mismatch for %s (SB_UPDATE_GOLDEN=1 regenerates; review the diff)", name);
 }
 
-static void run_one(const char *name)
+static void check_golden(const char *name, const feed *f)
 {
-    feed f;
-    char fixture[256], path[4096];
-    model_stats st;
-    feed_init(&f);
-    snprintf(fixture, sizeof fixture, "%s.ami", name);
-    feed_fixture(&f, "pbx1", fixture);
-    assert_true(f.n > 0);
-    char *got = render(&f);
+    char path[4096];
+    char *got = render(f);
     golden_path(name, path, sizeof path);
     const char *update = getenv("SB_UPDATE_GOLDEN");
     if (update && strcmp(update, "1") == 0) {
@@ -83,7 +77,7 @@ static void run_one(const char *name)
         assert_non_null(fp);
         assert_int_equal(fwrite(got, 1, strlen(got), fp), strlen(got));
         fclose(fp);
-        fprintf(stderr, "rewrote %s (%zu events)\n", path, f.n);
+        fprintf(stderr, "rewrote %s (%zu events)\n", path, f->n);
     } else {
         size_t len;
         char *want = tu_read_file(path, &len);
@@ -92,12 +86,24 @@ static void run_one(const char *name)
         compare(name, want, got);
         free(want);
     }
+    free(got);
+}
+
+static void run_one(const char *name)
+{
+    feed f;
+    char fixture[256];
+    model_stats st;
+    feed_init(&f);
+    snprintf(fixture, sizeof fixture, "%s.ami", name);
+    feed_fixture(&f, "pbx1", fixture);
+    assert_true(f.n > 0);
+    check_golden(name, &f);
     /* Every call in these transcripts ends: nothing may be left behind. */
     model_stats_get(f.m, &st);
     assert_int_equal(st.calls, 0);
     assert_int_equal(st.channels, 0);
     assert_int_equal(feed_count(&f, "call.started"), feed_count(&f, "call.ended"));
-    free(got);
     feed_free(&f);
 }
 
@@ -107,10 +113,49 @@ static void test_model_golden_fixtures(void **state)
         run_one(fixtures[i]);
 }
 
+/* Fixture 07 until the agent talks; then the connection drops and the call ends unseen. The
+ * resync lists (no channels; members as QueueStatus shows them afterwards) must end the call,
+ * free the agent's phone and update its member status. */
+static const char *const away_lists =
+    "Event: CoreShowChannelsComplete\r\nEventList: Complete\r\nListItems: 0\r\n\r\n"
+    "Event: QueueParams\r\nQueue: sales\r\nStrategy: ringall\r\nCalls: 0\r\n\r\n"
+    "Event: QueueMember\r\nQueue: sales\r\nName: Agent Ben\r\nLocation: Local/502@agents/n\r\n"
+    "StateInterface: Local/502@agents\r\nMembership: static\r\nPenalty: 0\r\n"
+    "CallsTaken: 1\r\nLastCall: 1795478349\r\nInCall: 0\r\nStatus: 1\r\nPaused: 0\r\n"
+    "PausedReason: \r\n\r\n"
+    "Event: QueueMember\r\nQueue: sales\r\nName: Agent Ann\r\nLocation: Local/501@agents/n\r\n"
+    "StateInterface: Local/501@agents\r\nMembership: static\r\nPenalty: 0\r\n"
+    "CallsTaken: 0\r\nInCall: 0\r\nStatus: 1\r\nPaused: 0\r\nPausedReason: \r\n\r\n"
+    "Event: QueueStatusComplete\r\nEventList: Complete\r\nListItems: 3\r\n\r\n";
+
+static void test_model_golden_call_ended_while_disconnected(void **state)
+{
+    feed f;
+    size_t len;
+    model_stats st;
+    char *data = tu_read_file(tu_fixture("07-queue-call-answered-agent-complete.ami"), &len);
+    assert_non_null(data);
+    const char *cut = strstr(data, "Event: AgentComplete");
+    assert_non_null(cut);
+    feed_init(&f);
+    feed_text(&f, "pbx1", data, (size_t)(cut - data), true);
+    assert_int_equal(model_begin_resync(f.m, "pbx1"), 0);
+    feed_text(&f, "pbx1", away_lists, strlen(away_lists), false);
+    assert_int_equal(model_end_resync(f.m, "pbx1"), 0);
+    check_golden("07-reconnect-call-ended-while-away", &f);
+    model_stats_get(f.m, &st);
+    assert_int_equal(st.calls, 0);
+    assert_int_equal(st.channels, 0);
+    assert_int_equal(st.bridges, 0);
+    free(data);
+    feed_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_golden_fixtures),
+        cmocka_unit_test(test_model_golden_call_ended_while_disconnected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
