@@ -305,6 +305,14 @@ sb_slice http_request_body(const http_request *req)
     return (sb_slice){req->body.data ? req->body.data : "", req->body.len};
 }
 
+int http_request_query_ll(const http_request *req, const char *name, long long *out)
+{
+    sb_slice v = http_request_query(req, name);
+    if (!v.ptr)
+        return SB_ENOTFOUND;
+    return sb_slice_to_ll(v, out) ? SB_EINVAL : 0;
+}
+
 sb_slice http_request_bearer(const http_request *req)
 {
     sb_slice v = http_request_header(req, "Authorization");

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,6 +108,23 @@ int http_respond_error(http_request *req, int status, const char *code, const ch
                       status == 401 ? 1 : 0, sb_slice_cstr(text));
     free(text);
     return rc;
+}
+
+json_t *http_request_json(http_request *req)
+{
+    sb_slice body = http_request_body(req);
+    json_error_t jerr;
+    json_t *j = json_loadb(body.ptr, body.len, JSON_REJECT_DUPLICATES, &jerr);
+    char msg[200];
+    if (j)
+        return j;
+    if (!body.len)
+        snprintf(msg, sizeof(msg), "a JSON body is required");
+    else
+        snprintf(msg, sizeof(msg), "malformed JSON at line %d column %d: %s", jerr.line,
+                 jerr.column, jerr.text);
+    http_respond_error(req, 400, "malformed_json", msg);
+    return NULL;
 }
 
 void http_conn_reject(http_conn *c, int status, const char *code, const char *message)

@@ -86,6 +86,13 @@ sb_slice http_request_query(const http_request *req, const char *name);
 sb_slice http_request_param(const http_request *req, const char *name);
 /* The request body (may be empty). */
 sb_slice http_request_body(const http_request *req);
+/* Query parameter as a decimal integer: 0 with *out set, SB_ENOTFOUND when absent, SB_EINVAL when
+ * it is not one. */
+int http_request_query_ll(const http_request *req, const char *name, long long *out);
+/* Parses the body as JSON (an object or array, nesting bounded by jansson). Returns owned JSON
+ * (json_decref), or NULL after answering 400 {"error":{"code":"malformed_json",...}} itself, with
+ * jansson's line/column in the message: the request is then gone. */
+json_t *http_request_json(http_request *req);
 /* The token of "Authorization: Bearer TOKEN", or {NULL, 0}. */
 sb_slice http_request_bearer(const http_request *req);
 /* The server this request arrived on. */

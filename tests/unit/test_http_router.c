@@ -45,6 +45,26 @@ static void h_post(http_request *req, void *ud)
     http_respond(req, 204, NULL, NULL, 0, (sb_slice){"", 0});
 }
 
+static int n_json;
+static long long seen_limit;
+static int seen_limit_rc[4], seen_missing_rc, seen_bad_rc[4];
+
+static void h_json(http_request *req, void *ud)
+{
+    long long dummy;
+    json_t *j;
+    (void)ud;
+    seen_limit_rc[n_json] = http_request_query_ll(req, "limit", &seen_limit);
+    seen_missing_rc = http_request_query_ll(req, "absent", &dummy);
+    seen_bad_rc[n_json] = http_request_query_ll(req, "word", &dummy);
+    n_json++;
+    j = http_request_json(req);
+    if (!j)
+        return; /* answered 400 already */
+    http_respond_json(req, 200, json_pack("{s:O}", "got", j));
+    json_decref(j);
+}
+
 static void h_secret(http_request *req, void *ud)
 {
     (void)ud;
@@ -80,16 +100,17 @@ static void start(void)
         {"GET", "/v1/queues", h_queues, NULL, NULL, NULL},
         {"POST", "/v1/queues", h_post, NULL, NULL, NULL},
         {"GET", "/v1/secret", h_secret, NULL, auth_hook, NULL},
+        {"POST", "/v1/json", h_json, NULL, NULL, NULL},
     };
     http_server_config cfg = {0};
     n_member = n_queues = n_auth = n_secret = n_post = 0;
     memset(seen_name, 0, sizeof(seen_name));
     ht_start(&fx, &cfg);
-    assert_int_equal(http_router_add_table(fx.router, routes, 5), 0);
+    assert_int_equal(http_router_add_table(fx.router, routes, 6), 0);
 }
 
 typedef struct rt_results {
-    ht_resp r[12];
+    ht_resp r[15];
 } rt_results;
 
 static void routes_client(void *arg)
@@ -114,6 +135,9 @@ static void routes_client(void *arg)
     ht_curl(h, fx.port, "GET", "/v1/secret", basic, NULL, &o->r[9]);
     ht_curl(h, fx.port, "POST", "/v1/queues/bad%zz/members/x", NULL, "", &o->r[10]);
     ht_curl(h, fx.port, "POST", "/v1/queues//members/x", NULL, "", &o->r[11]);
+    ht_curl(h, fx.port, "POST", "/v1/json?limit=25&word=abc", NULL, "{\"a\":[1,2]}", &o->r[12]);
+    ht_curl(h, fx.port, "POST", "/v1/json", NULL, "{\"a\":", &o->r[13]);
+    ht_curl(h, fx.port, "POST", "/v1/json", NULL, "", &o->r[14]);
     curl_easy_cleanup(h);
 }
 
@@ -162,6 +186,17 @@ static void test_routes_params_and_errors(void **state)
     assert_error(&o.r[9], 401, "unauthorized"); /* not a bearer token */
     assert_error(&o.r[10], 400, "bad_request");
     assert_error(&o.r[11], 404, "not_found"); /* an empty segment is no parameter */
+    assert_int_equal(o.r[12].status, 200);
+    assert_string_equal(o.r[12].body, "{\"got\":{\"a\":[1,2]}}");
+    assert_error(&o.r[13], 400, "malformed_json");
+    assert_non_null(strstr(o.r[13].body, "line 1"));
+    assert_error(&o.r[14], 400, "malformed_json");
+    assert_int_equal(n_json, 3);
+    assert_int_equal(seen_limit_rc[0], 0);
+    assert_int_equal(seen_limit, 25);
+    assert_int_equal(seen_bad_rc[0], SB_EINVAL);
+    assert_int_equal(seen_limit_rc[1], SB_ENOTFOUND);
+    assert_int_equal(seen_missing_rc, SB_ENOTFOUND);
     assert_int_equal(n_member, 1);
     assert_int_equal(n_queues, 1);
     assert_int_equal(n_post, 0);
