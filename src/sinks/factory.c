@@ -100,14 +100,38 @@ static long long get_num(fx *x, const char *key, long long dflt, long long min, 
         fx_err(x, kv->line, key, "'%s' is not a number from %lld to %lld", kv->value, min, max);
         return dflt;
     }
-    /* sizes may carry a unit */
-    if (!strcmp(end, "k") || !strcmp(end, "K") || !strcmp(end, "KiB"))
-        v *= 1024;
-    else if (!strcmp(end, "M") || !strcmp(end, "MiB"))
-        v *= 1024 * 1024;
-    else if (*end) {
+    if (*end) {
         fx_err(x, kv->line, key, "'%s' is not a number", kv->value);
         return dflt;
+    }
+    return v;
+}
+
+/* A long duration ("7d" too), parsed like the [store] keys. */
+static int64_t get_ms64(fx *x, const char *key, int64_t dflt)
+{
+    const sb_config_kv *kv = find(x, key);
+    int64_t ms;
+    if (!kv)
+        return dflt;
+    if (outbox_parse_ms(kv->value, &ms) != 0 || ms <= 0) {
+        fx_err(x, kv->line, key, "'%s' is not a duration (e.g. 30s, 2h, 7d)", kv->value);
+        return dflt;
+    }
+    return ms;
+}
+
+/* A size in bytes ("256k", "8M", "8MiB"), parsed like the [store] keys, within [min, max]. */
+static int64_t get_bytes(fx *x, const char *key, int64_t min, int64_t max)
+{
+    const sb_config_kv *kv = find(x, key);
+    int64_t v;
+    if (!kv)
+        return 0;
+    if (outbox_parse_bytes(kv->value, &v) != 0 || v < min || v > max) {
+        fx_err(x, kv->line, key, "'%s' is not a size from %lld to %lld bytes (e.g. 256k, 8M)",
+               kv->value, (long long)min, (long long)max);
+        return 0;
     }
     return v;
 }
@@ -238,7 +262,7 @@ int sink_from_section(uv_loop_t *loop, httpc *http, const sb_config *cfg,
     b.ocfg.batch_max = (int)get_num(&x, "batch_max", 0, 1, 100000);
     b.ocfg.max_inflight = (int)get_num(&x, "max_inflight", 0, 1, 1024);
     b.ocfg.max_attempts = (uint32_t)get_num(&x, "max_attempts", 0, 1, 1000000);
-    b.ocfg.max_age_ms = get_ms(&x, "max_age", 0);
+    b.ocfg.max_age_ms = get_ms64(&x, "max_age", 0);
     b.ocfg.backoff_base_ms = get_ms(&x, "backoff_base", 0);
     b.ocfg.backoff_max_ms = get_ms(&x, "backoff_max", 0);
     timeout = (long)get_ms(&x, "timeout", 0);
@@ -281,8 +305,8 @@ int sink_from_section(uv_loop_t *loop, httpc *http, const sb_config *cfg,
                              .access_key = get(&x, "access_key"),
                              .secret_key = get_secret(&x, "secret_key", 1),
                              .session_token = get(&x, "session_token"),
-                             .max_object_bytes =
-                                 (size_t)get_num(&x, "max_object_size", 0, 1, 1024LL * 1024 * 1024),
+                             .max_object_bytes = (size_t)get_bytes(&x, "max_object_size", 1024,
+                                                                   5LL * 1024 * 1024 * 1024),
                              .batch_events = (uint32_t)b.ocfg.batch_max,
                              .flush_interval_ms = get_ms(&x, "flush_interval", 0),
                              .is_cdr_disabled = !get_bool(&x, "cdr", true),
@@ -304,7 +328,7 @@ int sink_from_section(uv_loop_t *loop, httpc *http, const sb_config *cfg,
                               .secret_key = get_secret(&x, "secret_key", 1),
                               .session_token = get(&x, "session_token"),
                               .max_message_bytes =
-                                  (size_t)get_num(&x, "max_message_size", 0, 1024, 1024 * 1024),
+                                  (size_t)get_bytes(&x, "max_message_size", 1024, 1024 * 1024),
                               .timeout_ms = timeout,
                               .filter = filter};
         if (!x.rc)

@@ -62,7 +62,7 @@ static void test_every_kind_builds(void **state)
                        "max_inflight = 8\n"
                        "batch_max = 50\n"
                        "max_attempts = 20\n"
-                       "max_age = 2h\n"
+                       "max_age = 7d\n"
                        "backoff_base = 250ms\n"
                        "header = X-Tenant: acme\n"
                        "timeout = 5s\n"
@@ -96,7 +96,7 @@ static void test_every_kind_builds(void **state)
     assert_int_equal(b.ocfg.max_inflight, 8);
     assert_int_equal(b.ocfg.batch_max, 50);
     assert_int_equal(b.ocfg.max_attempts, 20);
-    assert_int_equal(b.ocfg.max_age_ms, 7200000);
+    assert_int_equal(b.ocfg.max_age_ms, 7LL * 86400 * 1000);
     assert_int_equal(b.ocfg.backoff_base_ms, 250);
     b.ops->free(b.impl);
 
