@@ -4,6 +4,7 @@
 
 #include "bus/bus.h"
 #include "core/error.h"
+#include "core/strmap.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -426,6 +427,48 @@ static void test_bus_publish_from_a_callback_keeps_order(void **state)
     bus_free(b);
 }
 
+/* The string map under the bus and the model (src/core/strmap.c): growth, replacement, slices
+ * as keys, deleting the current entry while iterating. */
+static void test_bus_strmap_basics(void **state)
+{
+    sb_strmap m;
+    char key[32];
+    static int vals[5000];
+    sb_strmap_init(&m);
+    assert_null(sb_strmap_get(&m, SB_SLICE_LIT("x")));
+    assert_null(sb_strmap_del(&m, SB_SLICE_LIT("x")));
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof key, "1795478344.%d", i);
+        vals[i] = i;
+        assert_int_equal(sb_strmap_put(&m, sb_slice_cstr(key), &vals[i]), 0);
+    }
+    assert_int_equal(sb_strmap_count(&m), 5000);
+    assert_int_equal(sb_strmap_put(&m, SB_SLICE_LIT("1795478344.7"), &vals[9]), 0);
+    assert_int_equal(sb_strmap_count(&m), 5000); /* replaced, not added */
+    assert_ptr_equal(sb_strmap_get(&m, SB_SLICE_LIT("1795478344.7")), &vals[9]);
+    /* A slice into a longer buffer finds the key without copying. */
+    const char *wire = "Uniqueid: 1795478344.42\r\n";
+    assert_ptr_equal(sb_strmap_get(&m, (sb_slice){wire + 10, 13}), &vals[42]);
+    sb_strmap_iter it;
+    const char *k;
+    void *v;
+    int seen = 0, deleted = 0;
+    sb_strmap_iter_init(&it, &m);
+    while (sb_strmap_iter_next(&it, &k, &v)) {
+        seen++;
+        if (*(int *)v % 2 == 0) {
+            assert_ptr_equal(sb_strmap_del(&m, sb_slice_cstr(k)), v);
+            deleted++;
+        }
+    }
+    assert_int_equal(seen, 5000);
+    assert_int_equal(sb_strmap_count(&m), (size_t)(5000 - deleted));
+    assert_null(sb_strmap_get(&m, SB_SLICE_LIT("1795478344.42")));
+    assert_ptr_equal(sb_strmap_get(&m, SB_SLICE_LIT("1795478344.43")), &vals[43]);
+    sb_strmap_free(&m);
+    assert_int_equal(sb_strmap_count(&m), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_bus_many_agents_each_gap_free),
         cmocka_unit_test(test_bus_window_matches_a_reference),
         cmocka_unit_test(test_bus_publish_from_a_callback_keeps_order),
+        cmocka_unit_test(test_bus_strmap_basics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
