@@ -291,6 +291,43 @@ void sim_fmt_cdr(time_t t, char *buf, size_t size);         /* 2026-11-23 23:58:
 /* Answers one action packet received on session s. */
 void sim_action(sim_session *s, const ami_packet *p);
 
+/* actions.c: message helpers shared by the action files. p is the action being answered. */
+void sim_copy_value(const ami_packet *p, const char *key, char *dst, size_t size);
+bool sim_has_value(const ami_packet *p, const char *key);
+/* Appends "ActionID: X" when the action carried a non-empty one. */
+void sim_add_actionid(ami_msg *m, const ami_packet *p);
+/* Starts "Response: status" with the ActionID echoed right after it. */
+void sim_resp_begin(ami_msg *m, const ami_packet *p, const char *status);
+/* Finishes m, queues it on s (send) or emits it to every session (emit), and frees it. */
+void sim_send_msg(sim_session *s, ami_msg *m);
+void sim_emit_msg(pbxsim *sim, ami_msg *m);
+void sim_send_simple(sim_session *s, const ami_packet *p, const char *status, const char *msg);
+void sim_send_error(sim_session *s, const ami_packet *p, const char *msg);
+void sim_send_ack(sim_session *s, const ami_packet *p, const char *msg);
+/* "EventList: start" answer and the closing "...Complete" event of a list action. */
+void sim_send_listack(sim_session *s, const ami_packet *p, const char *msg);
+void sim_send_list_complete(sim_session *s, const ami_packet *p, const char *event, int items);
+bool sim_truthy(sb_slice v);
+/* Seconds since a channel was created. */
+uint64_t sim_chan_age(const pbxsim *sim, const sim_channel *c);
+
+/* actions_queue.c */
+void sim_act_queuestatus(sim_session *s, const ami_packet *p);
+void sim_act_queuesummary(sim_session *s, const ami_packet *p);
+void sim_act_queueadd(sim_session *s, const ami_packet *p);
+void sim_act_queueremove(sim_session *s, const ami_packet *p);
+void sim_act_queuepause(sim_session *s, const ami_packet *p);
+
+/* actions_call.c */
+void sim_act_extensionstatelist(sim_session *s, const ami_packet *p);
+void sim_act_extensionstate(sim_session *s, const ami_packet *p);
+void sim_act_devicestatelist(sim_session *s, const ami_packet *p);
+void sim_act_pjsipshowendpoints(sim_session *s, const ami_packet *p);
+void sim_act_getvar(sim_session *s, const ami_packet *p);
+void sim_act_originate(sim_session *s, const ami_packet *p);
+void sim_act_redirect(sim_session *s, const ami_packet *p);
+void sim_act_hangup(sim_session *s, const ami_packet *p);
+
 /* state.c */
 void sim_state_init(sim_state *st, time_t now);
 void sim_state_free(sim_state *st);
