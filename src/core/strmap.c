@@ -52,7 +52,8 @@ static sb_strmap_entry **find(const sb_strmap *m, sb_slice key, uint64_t h)
     sb_strmap_entry **pe = &m->buckets[h & (m->nbuckets - 1)];
     for (; *pe; pe = &(*pe)->next) {
         sb_strmap_entry *e = *pe;
-        if (e->hash == h && e->klen == key.len && memcmp(e->key, key.ptr, key.len) == 0)
+        if (e->hash == h && e->klen == key.len &&
+            (key.len == 0 || memcmp(e->key, key.ptr, key.len) == 0))
             return pe;
     }
     return pe;

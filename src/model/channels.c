@@ -85,12 +85,20 @@ void chan_free(mchan *c)
     free(c);
 }
 
+/* Every channel event repeats the caller id fields; an absent header changes nothing. */
+static void update_if_present(char **dst, const ami_packet *ev, const char *key)
+{
+    const sb_slice *v = ami_packet_get(ev, key);
+    if (v)
+        mset_cid(dst, *v);
+}
+
 static void chan_update_ids(mchan *c, const ami_packet *ev)
 {
-    mset_cid(&c->cid_num, ami_packet_value(ev, "CallerIDNum"));
-    mset_cid(&c->cid_name, ami_packet_value(ev, "CallerIDName"));
-    mset_cid(&c->conn_num, ami_packet_value(ev, "ConnectedLineNum"));
-    mset_cid(&c->conn_name, ami_packet_value(ev, "ConnectedLineName"));
+    update_if_present(&c->cid_num, ev, "CallerIDNum");
+    update_if_present(&c->cid_name, ev, "CallerIDName");
+    update_if_present(&c->conn_num, ev, "ConnectedLineNum");
+    update_if_present(&c->conn_name, ev, "ConnectedLineName");
 }
 
 mchan *chan_new_from(model *m, model_pbx *p, const ami_packet *ev, int64_t created_ms)

@@ -34,7 +34,7 @@ static bool same(const char *cur, sb_slice s)
 {
     if (!cur)
         return s.len == 0;
-    return strlen(cur) == s.len && memcmp(cur, s.ptr, s.len) == 0;
+    return strlen(cur) == s.len && (s.len == 0 || memcmp(cur, s.ptr, s.len) == 0);
 }
 
 bool mset(char **dst, sb_slice s)
