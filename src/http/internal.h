@@ -10,6 +10,7 @@
 
 #include <http_parser.h>
 #include <stddef.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -126,6 +127,8 @@ struct http_server {
     uv_timer_t flush_timer;     /* or, with stream_flush_ms, after that delay */
     bool is_flush_armed;
     http_conn *dirty;
+    time_t date_time; /* second the cached Date value was made for */
+    char date[40];
     http_conn *conns;
     http_server_stats stats;
     uint32_t nrejecting;

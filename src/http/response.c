@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #define HEAD_MAX 16384 /* status line and headers of one answer */
@@ -22,7 +23,20 @@ static bool has_no_body(int status)
 }
 
 /* Formats a whole answer into out (owned by the caller). */
-static int format_answer(sb_buf *out, int status, const char *content_type,
+/* The Date header (RFC 9110 6.6.1), formatted once per second per server. */
+static const char *date_now(http_server *s)
+{
+    time_t now = time(NULL);
+    if (now != s->date_time) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_time = now;
+    }
+    return s->date;
+}
+
+static int format_answer(http_server *s, sb_buf *out, int status, const char *content_type,
                          const http_header *headers, size_t nheaders, sb_slice body,
                          bool keep_alive, bool head_only)
 {
@@ -30,8 +44,8 @@ static int format_answer(sb_buf *out, int status, const char *content_type,
     int rc;
     bool bodyless = has_no_body(status);
     sb_buf_init(out, HEAD_MAX + body.len);
-    rc = sb_buf_printf(out, "HTTP/1.1 %d %s\r\nServer: switchboard\r\n", status,
-                       http_status_text(status));
+    rc = sb_buf_printf(out, "HTTP/1.1 %d %s\r\nServer: switchboard\r\nDate: %s\r\n", status,
+                       http_status_text(status), date_now(s));
     if (!rc && content_type && !bodyless)
         rc = sb_buf_printf(out, "Content-Type: %s\r\n", content_type);
     if (!rc && !bodyless)
@@ -59,7 +73,7 @@ int http_respond(http_request *req, int status, const char *content_type,
     if (c->phase != PH_HANDLING)
         return SB_EDISCONN;
     req->keep_alive = req->keep_alive && !req->parser.upgrade && !c->srv->is_stopping;
-    rc = format_answer(&out, status, content_type, headers, nheaders, body, req->keep_alive,
+    rc = format_answer(c->srv, &out, status, content_type, headers, nheaders, body, req->keep_alive,
                        req->is_head);
     if (rc)
         return rc;
@@ -135,7 +149,7 @@ void http_conn_reject(http_conn *c, int status, const char *code, const char *me
     int rc;
     if (c->phase == PH_CLOSED || c->phase == PH_DRAINING)
         goto out;
-    rc = format_answer(&out, status, "application/json", status == 503 ? retry : NULL,
+    rc = format_answer(c->srv, &out, status, "application/json", status == 503 ? retry : NULL,
                        status == 503 ? 1 : 0, sb_slice_cstr(text ? text : ""), false, false);
     if (rc) {
         http_conn_close(c, SB_ENOMEM);

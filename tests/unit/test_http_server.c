@@ -120,6 +120,9 @@ static void test_keep_alive_reuses_the_connection(void **state)
     assert_int_equal(r.a.status, 200);
     assert_string_equal(r.a.body, "hello");
     assert_int_equal(r.a.connects, 1);
+    assert_non_null(strstr(r.a.head, " GMT\r\n"));
+    assert_non_null(strstr(r.a.head, "\r\nDate: "));
+    assert_non_null(strstr(r.a.head, "Content-Type: text/plain\r\n"));
     assert_int_equal(r.b.status, 200);
     assert_string_equal(r.b.body, "ping-body");
     assert_int_equal(r.b.connects, 0); /* reused */
