@@ -186,6 +186,30 @@ static void h_poll(http_request *req, void *ud)
     }
 }
 
+static uint32_t flush_ms;
+
+/* 40 pushes in one go: more than a batch (16), so batches are flushed inline and at the end. */
+static void h_burst(http_request *req, void *ud)
+{
+    http_stream *s = http_sse_start(req, &stream_cb, NULL);
+    size_t expect = 0;
+    int i;
+    (void)ud;
+    n_open++;
+    for (i = 1; i <= 40; i++) {
+        char id[8], data[16];
+        int a = snprintf(id, sizeof(id), "%d", i), b = snprintf(data, sizeof(data), "n=%d", i);
+        http_msg *m = http_msg_new((sb_slice){id, (size_t)a}, (sb_slice){NULL, 0},
+                                   (sb_slice){data, (size_t)b});
+        assert_int_equal(http_stream_push(s, m), 0);
+        http_msg_unref(m);
+        /* Gathered, not yet written: counted as queued until the end of the iteration. */
+        expect += 15 + 2 * (size_t)a;
+        if (i <= 16)
+            assert_int_equal(http_stream_queued(s), expect);
+    }
+}
+
 static void start(size_t max_queued, size_t ws_max)
 {
     static const http_route routes[] = {
@@ -194,12 +218,14 @@ static void start(size_t max_queued, size_t ws_max)
         {"GET", "/flood/sse", h_flood_sse, NULL, NULL, NULL},
         {"GET", "/flood/ws", h_flood_ws, NULL, NULL, NULL},
         {"GET", "/poll", h_poll, NULL, NULL, NULL},
+        {"GET", "/burst", h_burst, NULL, NULL, NULL},
     };
     http_server_config cfg = {0};
     cfg.heartbeat_ms = 50;
     cfg.stream_max_queued = max_queued;
     cfg.ws_max_message = ws_max;
     cfg.linger_ms = 3000;
+    cfg.stream_flush_ms = flush_ms;
     n_open = n_close = n_message = n_pushed = n_hold_cb = 0;
     last_reason = push_rc_overflow = push_rc_after = 12345;
     memset(hold_reasons, 0, sizeof(hold_reasons));
@@ -208,7 +234,7 @@ static void start(size_t max_queued, size_t ws_max)
                               SB_SLICE_LIT("{\"status\":\"paused\"}"));
     ht_start(&fx, &cfg);
     uv_timer_init(&fx.loop, &late_timer);
-    assert_int_equal(http_router_add_table(fx.router, routes, 5), 0);
+    assert_int_equal(http_router_add_table(fx.router, routes, 6), 0);
 }
 
 static void stop(void)
@@ -277,6 +303,66 @@ static void test_sse_framing_last_event_id_and_heartbeat(void **state)
     stop();
 }
 
+static uint64_t burst_ms;
+
+static void burst_client(void *arg)
+{
+    raw_out *o = arg;
+    uint64_t t0;
+    int fd = ht_connect(fx.port, 0);
+    if (fd < 0)
+        return;
+    ht_sends(fd, "GET /burst HTTP/1.1\r\nHost: x\r\n\r\n");
+    read_until(fd, o, "\r\n\r\n");
+    t0 = ht_now_ms();
+    read_until(fd, o, "data: n=40\n\n");
+    burst_ms = ht_now_ms() - t0;
+    close(fd);
+}
+
+static void check_burst(const raw_out *o)
+{
+    const char *p = strstr(o->buf, "\r\n\r\n");
+    int i;
+    assert_non_null(p);
+    p += 4;
+    for (i = 1; i <= 40; i++) {
+        char ev[64];
+        int n = snprintf(ev, sizeof(ev), "id: %d\ndata: n=%d\n\n", i, i);
+        /* Heartbeats (":\n\n") may sit between events, never inside one. */
+        while (!strncmp(p, ":\n\n", 3))
+            p += 3;
+        if (strncmp(p, ev, (size_t)n))
+            fail_msg("event %d: expected '%s', got '%.40s'", i, ev, p);
+        p += n;
+    }
+}
+
+static void test_pushes_are_batched_in_order(void **state)
+{
+    static raw_out o;
+    (void)state;
+    memset(&o, 0, sizeof(o));
+    flush_ms = 0;
+    start(0, 0);
+    ht_run_client(&fx, burst_client, &o);
+    check_burst(&o);
+    ht_spin(&fx, 50);
+    assert_int_equal(n_close, 1);
+    stop();
+    /* With stream_flush_ms the last partial batch waits for the flush timer. */
+    memset(&o, 0, sizeof(o));
+    flush_ms = 60;
+    start(0, 0);
+    ht_run_client(&fx, burst_client, &o);
+    flush_ms = 0;
+    check_burst(&o);
+    assert_true(burst_ms >= 40);
+    ht_spin(&fx, 50);
+    assert_int_equal(n_close, 1);
+    stop();
+}
+
 /* ---- WebSocket ---- */
 
 static void ws_send_frame(int fd, int opcode, const char *payload, size_t len)
@@ -319,14 +405,16 @@ static int ws_read_frame(int fd, char *out, size_t cap, size_t *len)
 {
     unsigned char h[10];
     uint64_t n;
-    size_t i, kept = 0;
+    size_t i, kept = 0, total;
     if (recv_exact(fd, h, 2))
         return -1;
     n = h[1] & 0x7f;
+    total = (size_t)n;
     if (n == 126) {
         if (recv_exact(fd, h + 2, 2))
             return -1;
         n = ((uint64_t)h[2] << 8) | h[3];
+        total = (size_t)n;
     } else if (n == 127) {
         if (recv_exact(fd, h + 2, 8))
             return -1;
@@ -334,15 +422,18 @@ static int ws_read_frame(int fd, char *out, size_t cap, size_t *len)
         for (i = 0; i < 8; i++)
             n = (n << 8) | h[2 + i];
     }
-    for (i = 0; i < n; i++) {
-        char ch;
-        if (recv_exact(fd, &ch, 1))
+    total = (size_t)n;
+    while (n) {
+        char chunk[8192];
+        size_t take = n < sizeof(chunk) ? (size_t)n : sizeof(chunk);
+        if (recv_exact(fd, chunk, take))
             return -1;
-        if (kept + 1 < cap)
-            out[kept++] = ch;
+        for (i = 0; i < take && kept + 1 < cap; i++)
+            out[kept++] = chunk[i];
+        n -= take;
     }
     out[kept] = '\0';
-    *len = (size_t)n;
+    *len = total;
     return h[0] & 0x0f;
 }
 
@@ -694,6 +785,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_msg_framing),
         cmocka_unit_test(test_sse_framing_last_event_id_and_heartbeat),
+        cmocka_unit_test(test_pushes_are_batched_in_order),
         cmocka_unit_test(test_ws_handshake_echo_ping_push_close),
         cmocka_unit_test(test_ws_bad_handshakes_and_oversized_message),
         cmocka_unit_test(test_slow_sse_client_is_dropped_with_a_reason),
