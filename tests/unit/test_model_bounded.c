@@ -235,8 +235,8 @@ static size_t load_packets(const char *name, ami_packet **out, size_t max)
     return n;
 }
 
-/* Whatever is lost or reordered, the model never crashes or leaks (ASan), and a resync that
- * finds nothing live leaves it empty with every started call ended. */
+/* Whatever is lost, reordered or garbled, the model never crashes or leaks (ASan), and a resync
+ * that finds nothing live leaves it empty with every started call ended. */
 static void test_model_survives_lost_and_reordered_events(void **state)
 {
     static const char *const names[] = {"05-originate-success-full-call.ami",
@@ -248,6 +248,21 @@ static void test_model_survives_lost_and_reordered_events(void **state)
                                         "15-pjsip-phone-register-and-call.ami",
                                         "16-pjsip-trunk-inbound-to-fastagi-queue.ami"};
     static const char *const empty_lists[] = {"CoreShowChannelsComplete", "QueueStatusComplete"};
+    static char longval[3000];
+    static const char *const nasty[] = {"",
+                                        "<unknown>",
+                                        "-1",
+                                        "99999999999999999999999",
+                                        "Local/;",
+                                        ";2",
+                                        "-",
+                                        "a&b&&c",
+                                        "1795478344.10",
+                                        "1795478510.31",
+                                        "6d13c4a7-29c0-4781-96d5-127571911e6f",
+                                        "00:00:xx",
+                                        longval};
+    memset(longval, 'x', sizeof longval - 1);
     ami_packet *pk[512];
     const ami_packet *order[512];
     model_config cfg = {.emit = chaos_emit, .id_seed = 7};
@@ -270,8 +285,18 @@ static void test_model_survives_lost_and_reordered_events(void **state)
                     order[i + 1] = t;
                 }
             }
-            for (size_t i = 0; i < k; i++)
-                assert_int_equal(model_handle_event(m, "pbx1", order[i]), 0);
+            for (size_t i = 0; i < k; i++) {
+                /* One packet in five gets a header value replaced by something nasty. */
+                ami_header h[64];
+                ami_packet mut = *order[i];
+                if (tu_rand() % 5 == 0 && mut.count > 1 && mut.count <= 64) {
+                    memcpy(h, mut.headers, mut.count * sizeof h[0]);
+                    h[1 + tu_rand() % (mut.count - 1)].value =
+                        sb_slice_cstr(nasty[tu_rand() % (sizeof nasty / sizeof nasty[0])]);
+                    mut.headers = h;
+                }
+                assert_int_equal(model_handle_event(m, "pbx1", &mut), 0);
+            }
             assert_int_equal(model_begin_resync(m, "pbx1"), 0);
             for (size_t i = 0; i < 2; i++) {
                 ami_header h = {SB_SLICE_LIT("Event"), sb_slice_cstr(empty_lists[i])};
