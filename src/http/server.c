@@ -194,6 +194,10 @@ void http_conn_finish(http_conn *c, int reason)
 {
     if (c->phase == PH_CLOSED || c->phase == PH_DRAINING)
         return;
+    if (c->is_stream && c->stream.npend)
+        http_stream_flush(c); /* gathered pushes still leave before the half-close */
+    if (c->phase == PH_CLOSED)
+        return;
     c->phase = PH_DRAINING;
     c->close_reason = reason;
     /* Half-close after the queued bytes and read until the peer closes, so that an unread request
