@@ -53,6 +53,15 @@ const store_migration store_migrations[] = {
      " dead_ms INTEGER NOT NULL,"
      " retry INTEGER NOT NULL DEFAULT 0,"
      " PRIMARY KEY (sink, seq)) WITHOUT ROWID;"},
+    {2, "routes",
+     /* route_files: every imported route file (docs/routing.md), kept whole and validated; the
+      * daemon routes with the newest. Older versions stay for audit and rollback (routing's
+      * src/routing/store.c reads and writes this table). */
+     "CREATE TABLE route_files ("
+     " version INTEGER PRIMARY KEY,"
+     " text TEXT NOT NULL,"
+     " source TEXT NOT NULL,"
+     " imported_ms INTEGER NOT NULL);"},
 };
 
 const int store_migrations_count = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));
