@@ -6,6 +6,8 @@
 #include "test_pbxsim_client.h"
 #include "testutil.h"
 
+#include "core/buf.h"
+
 static uv_loop_t loop;
 
 typedef struct pkt_list {
@@ -297,6 +299,143 @@ static void test_long_call_and_redirect_match_fixture_14(void **state)
     list_free(&all);
 }
 
+/* ---- answers to actions: the recorded sessions replayed ---- */
+
+/* The key sequence of two packets is the same (names and order). */
+static bool same_keys(const ami_packet *a, const ami_packet *b)
+{
+    if (a->count != b->count)
+        return false;
+    for (size_t i = 0; i < a->count; i++)
+        if (!sb_slice_eq(a->headers[i].key, b->headers[i].key))
+            return false;
+    return true;
+}
+
+static const ami_packet *find_response(const pkt_list *l, sb_slice id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->p[i]->kind == AMI_PACKET_RESPONSE &&
+            sb_slice_eq(ami_packet_value(l->p[i], "ActionID"), id))
+            return l->p[i];
+    return NULL;
+}
+
+/* Sends the actions of NN-name.sent one by one (each awaited by its ActionID), then checks that
+ * every recorded response has the same keys in the same order, and that every list item the
+ * simulator sent has the keys, in order, of a recorded item of the same event. */
+static void replay_session(const char *base, const char *user, const char *secret)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s.sent", base);
+    size_t len = 0;
+    char *sent = tu_read_file(tu_fixture(name), &len);
+    assert_non_null(sent);
+    snprintf(name, sizeof name, "%s.ami", base);
+    pkt_list want = {0};
+    load_fixture(name, &want);
+
+    pbxsim *sim = tc_sim(&loop, 0.05);
+    tclient c;
+    tc_connect(&c, &loop, pbxsim_port(sim));
+    (void)user;
+    (void)secret;
+    /* each action is preceded by a "# +SECONDS" line */
+    char *save = NULL;
+    sb_buf action;
+    sb_buf_init(&action, 65536);
+    char *p = sent;
+    while (p && *p) {
+        char *next = strstr(p + 1, "\n# +");
+        size_t n = next ? (size_t)(next + 1 - p) : strlen(p);
+        char *nl = memchr(p, '\n', n);
+        if (!nl)
+            break;
+        sb_buf_reset(&action);
+        for (const char *q = nl + 1; q < p + n; q++)
+            if (*q != '\r') /* the .sent files have CRLF; tc_send adds the CR back */
+                sb_buf_append(&action, q, 1);
+        char id[64] = "";
+        const char *aid = strstr(action.data, "ActionID: ");
+        if (aid)
+            sscanf(aid + 10, "%63s", id);
+        bool originate = strstr(action.data, "Action: Originate") != NULL;
+        tc_send(&c, action.data);
+        if (id[0] && !tc_wait_response(&c, id, 2000))
+            fail_msg("%s: no answer to %s", base, id);
+        else
+            tc_run_until(&loop, NULL, NULL, 50);
+        if (originate)
+            tc_run_until(&loop, NULL, NULL, 30); /* the call gets going */
+        p = next ? next + 1 : NULL;
+    }
+    (void)save;
+    tc_run_until(&loop, NULL, NULL, 30);
+    pkt_list got = {0};
+    for (size_t i = 0; i < c.n; i++)
+        list_push(&got, c.pkts[i]);
+    for (size_t i = 0; i < want.n; i++) {
+        const ami_packet *w = want.p[i];
+        sb_slice id = ami_packet_value(w, "ActionID");
+        if (w->kind != AMI_PACKET_RESPONSE || id.len == 0)
+            continue;
+        const ami_packet *g = find_response(&got, id);
+        if (!g)
+            fail_msg("%s: no answer to %.*s", base, (int)id.len, id.ptr);
+        if (!same_keys(w, g))
+            fail_msg("%s: the answer to %.*s has other keys or order than the recording", base,
+                     (int)id.len, id.ptr);
+        if (!sb_slice_eq(ami_packet_value(w, "Message"), ami_packet_value(g, "Message")) &&
+            !sb_slice_eq(id, SB_SLICE_LIT("rec-5")) /* 04: our Originate answers at once */)
+            fail_msg("%s: %.*s answers \"%.*s\", the recording \"%.*s\"", base, (int)id.len, id.ptr,
+                     (int)ami_packet_value(g, "Message").len, ami_packet_value(g, "Message").ptr,
+                     (int)ami_packet_value(w, "Message").len, ami_packet_value(w, "Message").ptr);
+    }
+    for (size_t i = 0; i < got.n; i++) {
+        const ami_packet *g = got.p[i];
+        sb_slice id = ami_packet_value(g, "ActionID");
+        if (g->kind != AMI_PACKET_EVENT || id.len == 0 ||
+            sb_slice_eq_ci(g->name, "OriginateResponse"))
+            continue;
+        const ami_packet *w = NULL;
+        for (size_t k = 0; k < want.n && !w; k++)
+            if (want.p[k]->kind == AMI_PACKET_EVENT && sb_slice_eq(want.p[k]->name, g->name) &&
+                sb_slice_eq(ami_packet_value(want.p[k], "ActionID"), id))
+                w = want.p[k];
+        if (!w)
+            fail_msg("%s: %.*s item %.*s is not in the recording", base, (int)id.len, id.ptr,
+                     (int)g->name.len, g->name.ptr);
+        if (!same_keys(w, g))
+            fail_msg("%s: %.*s item %.*s has other keys or order than the recording", base,
+                     (int)id.len, id.ptr, (int)g->name.len, g->name.ptr);
+    }
+    free(got.p);
+    sb_buf_free(&action);
+    tc_free(&c);
+    tc_sim_free(&loop, sim);
+    list_free(&want);
+    free(sent);
+}
+
+static void test_action_answers_match_fixtures(void **state)
+{
+    static const char *const sessions[] = {
+        "01-login-ping-logoff",
+        "02-login-bad-secret",
+        "04-permission-denied-and-unknown-action",
+        "05-originate-success-full-call",
+        "06-originate-failures",
+        "07-queue-call-answered-agent-complete",
+        "08-queue-call-abandoned",
+        "09-queue-actions-and-lists",
+        "10-event-lists-during-call",
+        "13-filter-and-events-mask",
+        "15-pjsip-phone-register-and-call",
+    };
+    for (size_t i = 0; i < sizeof sessions / sizeof sessions[0]; i++)
+        replay_session(sessions[i], NULL, NULL);
+}
+
 static int setup(void **state)
 {
     uv_loop_init(&loop);
@@ -316,6 +455,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scenarios_match_fixtures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_call_and_redirect_match_fixture_14, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_action_answers_match_fixtures, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
