@@ -332,6 +332,18 @@ sb_slice http_request_last_event_id(const http_request *req)
     return http_request_header(req, "Last-Event-ID");
 }
 
+int http_request_peer(const http_request *req, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss), rc;
+    if (!req->conn)
+        return UV_ENOTCONN;
+    rc = uv_tcp_getpeername(&req->conn->tcp, (struct sockaddr *)&ss, &len);
+    if (rc)
+        return rc;
+    return uv_ip_name((const struct sockaddr *)&ss, buf, size);
+}
+
 http_server *http_request_server(const http_request *req)
 {
     return req->conn->srv;

@@ -4,6 +4,7 @@
 #include "http/internal.h"
 
 #include "core/error.h"
+#include "core/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,12 @@ static int format_answer(http_server *s, sb_buf *out, int status, const char *co
     size_t i;
     int rc;
     bool bodyless = has_no_body(status);
+    /* A CR or LF in a header would let a value start a header (or a body) of its own. */
+    for (i = 0; i < nheaders; i++)
+        if (strpbrk(headers[i].name, "\r\n:") || strpbrk(headers[i].value, "\r\n"))
+            return SB_EINVAL;
+    if (content_type && strpbrk(content_type, "\r\n"))
+        return SB_EINVAL;
     sb_buf_init(out, HEAD_MAX + body.len);
     rc = sb_buf_printf(out, "HTTP/1.1 %d %s\r\nServer: switchboard\r\nDate: %s\r\n", status,
                        http_status_text(status), date_now(s));
@@ -77,6 +84,8 @@ int http_respond(http_request *req, int status, const char *content_type,
                        req->is_head);
     if (rc)
         return rc;
+    SB_DEBUG("http", "%s %.*s -> %d (%zu bytes)", http_method_str((enum http_method)req->method),
+             (int)req->path.len, req->path.ptr, status, body.len);
     req->state = REQ_RESPONDED;
     rc = http_conn_write(c, out.data, out.len, out.data, NULL);
     if (rc) {

@@ -95,6 +95,8 @@ int http_request_query_ll(const http_request *req, const char *name, long long *
 json_t *http_request_json(http_request *req);
 /* The token of "Authorization: Bearer TOKEN", or {NULL, 0}. */
 sb_slice http_request_bearer(const http_request *req);
+/* The client's address as text ("127.0.0.1", "::1") into buf; 0 or a UV_* error. */
+int http_request_peer(const http_request *req, char *buf, size_t size);
 /* The server this request arrived on. */
 http_server *http_request_server(const http_request *req);
 /* Attaches caller data (e.g. the principal the auth hook found); free_fn (may be NULL) runs when
@@ -110,8 +112,9 @@ typedef struct http_header {
 } http_header;
 
 /* Sends a complete response. content_type may be NULL (no Content-Type); headers (borrowed, may be
- * NULL) are added as given; body is copied. Content-Length and Connection are added by the server.
- * Returns 0, SB_EINVAL (already answered) or SB_ENOMEM. After it returns the request is gone. */
+ * NULL) are added as given; body is copied. Content-Length, Connection, Date and Server are added
+ * by the server. Returns 0, SB_EINVAL (already answered, or a header holding CR or LF: nothing is
+ * sent then) or SB_ENOMEM. After a 0 return the request is gone. */
 int http_respond(http_request *req, int status, const char *content_type,
                  const http_header *headers, size_t nheaders, sb_slice body);
 /* Sends body (takes ownership; NULL answers 500) as application/json. */

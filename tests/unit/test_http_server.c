@@ -56,6 +56,19 @@ static void h_slow(http_request *req, void *ud)
     assert_int_equal(http_request_hold(req, 0, slow_hold, NULL), SB_EINVAL);
 }
 
+static int inject_rc, peer_rc;
+static char peer[64];
+
+static void h_inject(http_request *req, void *ud)
+{
+    static const http_header bad[] = {{"X-A", "b\r\nSet-Cookie: x=1"}};
+    static const http_header good[] = {{"X-A", "b"}};
+    (void)ud;
+    peer_rc = http_request_peer(req, peer, sizeof(peer));
+    inject_rc = http_respond(req, 200, "text/plain", bad, 1, SB_SLICE_LIT("no"));
+    http_respond(req, 200, "text/plain", good, 1, SB_SLICE_LIT("yes"));
+}
+
 static void h_silent(http_request *req, void *ud)
 {
     (void)req;
@@ -71,9 +84,10 @@ static void setup_routes(ht_fixture *f)
         {"GET", "/hello", h_hello, NULL, NULL, NULL},
         {"POST", "/echo", h_echo, NULL, NULL, NULL},
         {"GET", "/silent", h_silent, NULL, NULL, NULL},
+        {"GET", "/inject", h_inject, NULL, NULL, NULL},
     };
     http_route slow = {"GET", "/slow", h_slow, f, NULL, NULL};
-    assert_int_equal(http_router_add_table(f->router, routes, 3), 0);
+    assert_int_equal(http_router_add_table(f->router, routes, 4), 0);
     assert_int_equal(http_router_add(f->router, &slow), 0);
 }
 
@@ -385,19 +399,28 @@ static void silent_client(void *arg)
 {
     ht_resp *r = arg;
     CURL *h = curl_easy_init();
-    ht_curl(h, fx.port, "GET", "/silent", NULL, NULL, r);
+    ht_curl(h, fx.port, "GET", "/silent", NULL, NULL, &r[0]);
+    ht_curl(h, fx.port, "GET", "/inject", NULL, NULL, &r[1]);
     curl_easy_cleanup(h);
 }
 
 static void test_handler_without_answer_gets_500(void **state)
 {
-    static ht_resp r;
+    static ht_resp r[2];
     (void)state;
     start_small();
-    ht_run_client(&fx, silent_client, &r);
-    assert_int_equal(r.status, 500);
-    assert_non_null(strstr(r.body, "\"internal\""));
+    ht_run_client(&fx, silent_client, r);
+    assert_int_equal(r[0].status, 500);
+    assert_non_null(strstr(r[0].body, "\"internal\""));
     assert_int_equal(n_silent, 1);
+    /* A header with CRLF is refused whole; the handler's second answer goes out. */
+    assert_int_equal(inject_rc, SB_EINVAL);
+    assert_int_equal(r[1].status, 200);
+    assert_string_equal(r[1].body, "yes");
+    assert_null(strstr(r[1].head, "Set-Cookie"));
+    assert_non_null(strstr(r[1].head, "X-A: b\r\n"));
+    assert_int_equal(peer_rc, 0);
+    assert_string_equal(peer, "127.0.0.1");
     ht_stop(&fx);
 }
 
