@@ -57,25 +57,43 @@ void call_free(mcall *call)
     free(call->cdr_disposition);
     free(call->bridged_key);
     free(call->cause_text);
+    for (size_t i = 0; i < call->nagents_seen; i++)
+        free(call->agents_seen[i]);
     free(call);
 }
 
-/* Agents to target with a call event: the call's agent and every agent with a channel in it. */
+void call_note_agent(mcall *call, const char *agent)
+{
+    if (!agent || call->nagents_seen == sizeof call->agents_seen / sizeof call->agents_seen[0])
+        return;
+    for (size_t i = 0; i < call->nagents_seen; i++)
+        if (strcmp(call->agents_seen[i], agent) == 0)
+            return;
+    char *a = strdup(agent);
+    if (a)
+        call->agents_seen[call->nagents_seen++] = a;
+}
+
+static size_t add_unique(const char **out, size_t n, size_t max, const char *agent)
+{
+    if (!agent || n >= max)
+        return n;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(out[i], agent) == 0)
+            return n;
+    out[n] = agent;
+    return n + 1;
+}
+
+/* Agents to target with a call event: the call's agent and every agent that had a channel in
+ * it (a ring-all loser too: it saw the call ring). */
 static size_t call_agents(const mcall *call, const char **out, size_t max)
 {
-    size_t n = 0;
-    if (call->agent && n < max)
-        out[n++] = call->agent;
-    for (const mchan *c = call->chans; c && n < max; c = c->call_next) {
-        bool dup = false;
-        if (!c->agent)
-            continue;
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(out[i], c->agent) == 0)
-                dup = true;
-        if (!dup)
-            out[n++] = c->agent;
-    }
+    size_t n = add_unique(out, 0, max, call->agent);
+    for (size_t i = 0; i < call->nagents_seen; i++)
+        n = add_unique(out, n, max, call->agents_seen[i]);
+    for (const mchan *c = call->chans; c; c = c->call_next)
+        n = add_unique(out, n, max, c->agent);
     return n;
 }
 
@@ -172,6 +190,7 @@ mcall *call_attach(model *m, model_pbx *p, mchan *c)
         created = true;
     }
     c->call = call;
+    call_note_agent(call, c->agent);
     c->call_next = call->chans;
     call->chans = c;
     call->nchans++;
@@ -356,9 +375,7 @@ void call_detach(model *m, model_pbx *p, mchan *c)
         return;
     /* Last channel gone: the call ends and leaves the model. */
     const char *agents[16];
-    size_t n = 0;
-    if (call->agent)
-        agents[n++] = call->agent;
+    size_t n = call_agents(call, agents, 16);
     json_t *summary = call_summary_json(m, call, m->ev_time);
     if (call->agent) {
         magent *a = agent_get(p, call->agent, false);

@@ -47,9 +47,11 @@ struct mcall {
     bool has_trunk_leg, master_is_trunk, busy, dialed, abandoned, transferred, restored;
     bool lost; /* its channels vanished while the AMI connection was down */
     char *queue, *agent, *recording, *cdr_disposition;
-    char *cause_text;          /* Hangup Cause-txt of the first channel */
-    int cause;                 /* its Cause; -1 unknown */
-    char *bridged_key;         /* the parties last announced by call.bridged */
+    char *cause_text;     /* Hangup Cause-txt of the first channel */
+    int cause;            /* its Cause; -1 unknown */
+    char *bridged_key;    /* the parties last announced by call.bridged */
+    char *agents_seen[8]; /* agents that had a channel in the call (targets of call.ended) */
+    size_t nagents_seen;
     long hold_time, talk_time; /* app_queue's, seconds; -1 unknown */
     int64_t start_ms, answer_ms, on_hold_ms;
 };
@@ -177,6 +179,7 @@ void call_on_dial(model *m, model_pbx *p, mcall *call, mchan *dest, sb_slice dia
 void call_on_bridge(model *m, model_pbx *p, mbridge *b);
 void call_transferred(model *m, model_pbx *p, mcall *call, json_t *details);
 void call_free(mcall *call);
+void call_note_agent(mcall *call, const char *agent);
 json_t *call_json(const mcall *call, bool with_channels);
 json_t *call_summary_json(model *m, const mcall *call, int64_t end_ms);
 void call_emit(model *m, model_pbx *p, mcall *call, const char *type, json_t *extra);

@@ -301,6 +301,8 @@ static void learn_member_channel(model_pbx *p, const ami_packet *ev, magent *a)
     agent_map_device(p, iface, a);
     if (c && !c->agent)
         c->agent = strdup(a->ext);
+    if (c && c->call)
+        call_note_agent(c->call, a->ext);
     /* The other half of a Local pair (;2) belongs to the agent too. */
     if (c && c->device && c->call) {
         for (mchan *o = c->call->chans; o; o = o->call_next)

@@ -1,6 +1,7 @@
 /* test_model_golden.c: each fixture with calls, fed through the codec into the model, must emit
  * exactly the normalized events of tests/golden/NN-name.jsonl (one JSON object per line, in
- * order, without the "id" field; times come from the fake clock of model_feed.h).
+ * order, without the "id" field, plus the bus targets as "_agents" and "_queue"; times come from
+ * the fake clock of model_feed.h).
  *
  * To regenerate after an intended change: SB_UPDATE_GOLDEN=1 ctest -R test_model_golden, then
  * review `git diff tests/golden/` (docs/events.md, "Golden files"). */
@@ -27,6 +28,13 @@ static char *render(const feed *f)
         json_t *o = json_deep_copy(f->json[i]);
         assert_non_null(o);
         json_object_del(o, "id");
+        /* Who receives it is part of the contract too: the bus targets, as "_agents"/"_queue". */
+        json_t *targets = json_array();
+        for (size_t a = 0; a < bus_event_agent_count(f->evs[i]); a++)
+            json_array_append_new(targets, json_string(bus_event_agent(f->evs[i], a)));
+        json_object_set_new(o, "_agents", targets);
+        if (bus_event_queue(f->evs[i]))
+            json_object_set_new(o, "_queue", json_string(bus_event_queue(f->evs[i])));
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         assert_non_null(line);
         assert_int_equal(sb_buf_puts(&out, line), 0);
