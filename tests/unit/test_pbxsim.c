@@ -666,6 +666,50 @@ static void test_stream_mode(void **state)
     tc_sim_free(&loop, sim);
 }
 
+static int tap_calls;
+static int tap_bad;
+static int tap_did;
+
+static void tap(void *arg, const char *data, size_t len)
+{
+    tap_calls++;
+    if (len < 11 || memcmp(data, "Event: ", 7) != 0 || memcmp(data + len - 4, "\r\n\r\n", 4) != 0)
+        tap_bad++;
+    for (size_t i = 0; i + 11 <= len; i++)
+        if (memcmp(data + i, "34900000001", 11) == 0) {
+            tap_did++;
+            break;
+        }
+}
+
+/* The on_event tap sees every emitted event once, whole, whoever is connected. */
+static void test_event_tap(void **state)
+{
+    pbxsim_config cfg;
+    pbxsim_config_default(&cfg);
+    cfg.time_scale = 0.001;
+    cfg.on_event = tap;
+    pbxsim *sim = NULL;
+    assert_int_equal(pbxsim_new(&loop, &cfg, &sim), 0);
+    assert_int_equal(pbxsim_start(sim), 0);
+    tap_calls = tap_bad = tap_did = 0;
+    done_calls = 0;
+    pbxsim_play_opts o = {.vars = (const char *const[]){"DID=34900000001", NULL},
+                          .on_done = on_done};
+    assert_int_equal(pbxsim_play(sim, "inbound-trunk-queue", &o), 0);
+    for (int i = 0; i < 300 && done_calls == 0; i++)
+        tc_run_until(&loop, NULL, NULL, 10);
+    assert_int_equal(done_calls, 1);
+    pbxsim_stats st;
+    pbxsim_get_stats(sim, &st);
+    assert_int_equal((uint64_t)tap_calls, st.events_emitted);
+    assert_int_equal(tap_bad, 0);
+    assert_int_equal(st.events_sent, 0); /* nobody connected */
+    assert_true(tap_calls > 100);
+    assert_true(tap_did > 10); /* the DID given to play replaced the recorded one */
+    tc_sim_free(&loop, sim);
+}
+
 static void test_thread_mode(void **state)
 {
     pbxsim_config cfg;
@@ -820,6 +864,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fault_stall_and_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_play_done_and_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_tap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_program_control_channel, setup, teardown),
     };
