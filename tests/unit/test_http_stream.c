@@ -186,7 +186,7 @@ static void h_poll(http_request *req, void *ud)
     }
 }
 
-static uint32_t flush_ms;
+static uint32_t flush_ms, hb_ms;
 
 /* 40 pushes in one go: more than a batch (16), so batches are flushed inline and at the end. */
 static void h_burst(http_request *req, void *ud)
@@ -210,6 +210,20 @@ static void h_burst(http_request *req, void *ud)
     }
 }
 
+#define FAN_CLIENTS 400
+#define FAN_EVENTS 25
+static http_stream *fan[FAN_CLIENTS];
+static int nfan;
+
+static void h_fan(http_request *req, void *ud)
+{
+    (void)ud;
+    fan[nfan] = http_sse_start(req, &stream_cb, NULL);
+    assert_non_null(fan[nfan]);
+    nfan++;
+    n_open++;
+}
+
 static void start(size_t max_queued, size_t ws_max)
 {
     static const http_route routes[] = {
@@ -219,9 +233,10 @@ static void start(size_t max_queued, size_t ws_max)
         {"GET", "/flood/ws", h_flood_ws, NULL, NULL, NULL},
         {"GET", "/poll", h_poll, NULL, NULL, NULL},
         {"GET", "/burst", h_burst, NULL, NULL, NULL},
+        {"GET", "/fan", h_fan, NULL, NULL, NULL},
     };
     http_server_config cfg = {0};
-    cfg.heartbeat_ms = 50;
+    cfg.heartbeat_ms = hb_ms ? hb_ms : 50;
     cfg.stream_max_queued = max_queued;
     cfg.ws_max_message = ws_max;
     cfg.linger_ms = 3000;
@@ -234,7 +249,7 @@ static void start(size_t max_queued, size_t ws_max)
                               SB_SLICE_LIT("{\"status\":\"paused\"}"));
     ht_start(&fx, &cfg);
     uv_timer_init(&fx.loop, &late_timer);
-    assert_int_equal(http_router_add_table(fx.router, routes, 6), 0);
+    assert_int_equal(http_router_add_table(fx.router, routes, 7), 0);
 }
 
 static void stop(void)
@@ -360,6 +375,93 @@ static void test_pushes_are_batched_in_order(void **state)
     assert_true(burst_ms >= 40);
     ht_spin(&fx, 50);
     assert_int_equal(n_close, 1);
+    stop();
+}
+
+/* ---- fan-out: one message object, many clients ---- */
+
+typedef struct fan_out {
+    int fds[FAN_CLIENTS];
+    int connected;
+    int complete; /* clients that received every event, in order */
+} fan_out;
+
+static void fan_connect(void *arg)
+{
+    static const char head[] = "HTTP/1.1 200 OK\r\n"
+                               "Server: switchboard\r\n"
+                               "Content-Type: text/event-stream\r\n"
+                               "Cache-Control: no-cache\r\n"
+                               "X-Accel-Buffering: no\r\n"
+                               "Connection: close\r\n"
+                               "\r\n";
+    fan_out *o = arg;
+    char buf[sizeof(head)];
+    int i;
+    for (i = 0; i < FAN_CLIENTS; i++) {
+        o->fds[i] = ht_connect(fx.port, 0);
+        if (o->fds[i] < 0)
+            return;
+        ht_sends(o->fds[i], "GET /fan HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    for (i = 0; i < FAN_CLIENTS; i++)
+        if (recv(o->fds[i], buf, sizeof(head) - 1, MSG_WAITALL) == (ssize_t)sizeof(head) - 1 &&
+            !memcmp(buf, head, sizeof(head) - 1))
+            o->connected++;
+}
+
+static void fan_read(void *arg)
+{
+    fan_out *o = arg;
+    char expect[FAN_EVENTS * 32], buf[sizeof(expect) + 1];
+    size_t elen = 0;
+    int i;
+    for (i = 0; i < FAN_EVENTS; i++)
+        elen +=
+            (size_t)snprintf(expect + elen, sizeof(expect) - elen, "id: %d\ndata: ev%d\n\n", i, i);
+    for (i = 0; i < FAN_CLIENTS; i++) {
+        if (recv(o->fds[i], buf, elen, MSG_WAITALL) == (ssize_t)elen && !memcmp(buf, expect, elen))
+            o->complete++;
+        close(o->fds[i]);
+    }
+}
+
+static void test_fanout_to_many_clients(void **state)
+{
+    static fan_out o;
+    http_server_stats st;
+    http_msg *msgs[FAN_EVENTS];
+    int i, j;
+    (void)state;
+    memset(&o, 0, sizeof(o));
+    nfan = 0;
+    hb_ms = 60000; /* no heartbeat comments between the exact bytes compared below */
+    start(0, 0);
+    hb_ms = 0;
+    ht_run_client(&fx, fan_connect, &o);
+    assert_int_equal(o.connected, FAN_CLIENTS);
+    assert_int_equal(nfan, FAN_CLIENTS);
+    http_server_get_stats(fx.srv, &st);
+    assert_int_equal(st.streams, FAN_CLIENTS);
+    /* Each event built once and pushed to every client: one object, FAN_CLIENTS references. */
+    for (i = 0; i < FAN_EVENTS; i++) {
+        char id[8], data[16];
+        int a = snprintf(id, sizeof(id), "%d", i), b = snprintf(data, sizeof(data), "ev%d", i);
+        msgs[i] = http_msg_new((sb_slice){id, (size_t)a}, (sb_slice){NULL, 0},
+                               (sb_slice){data, (size_t)b});
+        for (j = 0; j < FAN_CLIENTS; j++)
+            assert_int_equal(http_stream_push(fan[j], msgs[i]), 0);
+    }
+    for (i = 0; i < FAN_EVENTS; i++)
+        http_msg_unref(msgs[i]); /* the clients' references keep them alive until written */
+    ht_run_client(&fx, fan_read, &o);
+    assert_int_equal(o.complete, FAN_CLIENTS);
+    ht_spin(&fx, 100);
+    assert_int_equal(n_close, FAN_CLIENTS);
+    assert_int_equal(last_reason, 0);
+    http_server_get_stats(fx.srv, &st);
+    assert_int_equal(st.streams, 0);
+    assert_int_equal(st.stream_overflows, 0);
     stop();
 }
 
@@ -786,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_msg_framing),
         cmocka_unit_test(test_sse_framing_last_event_id_and_heartbeat),
         cmocka_unit_test(test_pushes_are_batched_in_order),
+        cmocka_unit_test(test_fanout_to_many_clients),
         cmocka_unit_test(test_ws_handshake_echo_ping_push_close),
         cmocka_unit_test(test_ws_bad_handshakes_and_oversized_message),
         cmocka_unit_test(test_slow_sse_client_is_dropped_with_a_reason),
