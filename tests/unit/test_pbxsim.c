@@ -724,6 +724,13 @@ static void test_thread_mode(void **state)
     assert_string_equal(tc_val(r, "Message"), "Authentication accepted");
     assert_int_equal(pbxsim_thread_command(t, "play internal-call"), 0);
     assert_true(tc_wait_events(&c, "Hangup", NULL, NULL, 2, 3000));
+    pbxsim_stats st = {0};
+    for (int i = 0; i < 100 && st.calls_started == 0; i++) {
+        tc_run_until(&loop, NULL, NULL, 10);
+        pbxsim_thread_stats(t, &st);
+    }
+    assert_int_equal(st.calls_started, 1);
+    assert_int_equal(st.logins_ok, 1);
     tc_free(&c);
     pbxsim_thread_stop(t);
 }
