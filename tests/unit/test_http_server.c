@@ -363,13 +363,17 @@ static void cap_client(void *arg)
     r->status = ht_status(r->extra);
     close(a);
     close(b);
-    usleep(100 * 1000);
-    /* A slot is free again. */
-    e = ht_connect(fx.port, 0);
-    ht_sends(e, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    ht_recv_all(e, r->extra, sizeof(r->extra));
-    r->len = (size_t)ht_status(r->extra);
-    close(e);
+    /* A slot is free again once the server has seen the close (bounded retries). */
+    for (int i = 0; i < 40; i++) {
+        usleep(50 * 1000);
+        e = ht_connect(fx.port, 0);
+        ht_sends(e, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        ht_recv_all(e, r->extra, sizeof(r->extra));
+        close(e);
+        r->len = (size_t)ht_status(r->extra);
+        if (r->len == 200)
+            break;
+    }
     close(c);
 }
 
@@ -388,7 +392,7 @@ static void test_connection_cap_answers_503(void **state)
     assert_int_equal(r.status, 200);
     assert_int_equal((int)r.len, 200);
     http_server_get_stats(fx.srv, &st);
-    assert_int_equal(st.rejected_busy, 1);
+    assert_true(st.rejected_busy >= 1);
     assert_int_equal(n_hello, 2);
     ht_stop(&fx);
 }

@@ -308,9 +308,14 @@ static void test_sse_framing_last_event_id_and_heartbeat(void **state)
     assert_non_null(strstr(o.buf, "Cache-Control: no-cache\r\n"));
     body = strstr(o.buf, "\r\n\r\n");
     assert_non_null(body);
-    assert_string_equal(body + 4,
-                        "id: 42\nevent: queueMemberStatus\ndata: {\"status\":\"paused\"}\n\n"
-                        "data: line1\ndata: line2\n\n:\n\n");
+    {
+        static const char expect[] =
+            "id: 42\nevent: queueMemberStatus\ndata: {\"status\":\"paused\"}"
+            "\n\ndata: line1\ndata: line2\n\n:\n\n";
+        /* More heartbeats may follow on a slow machine: compare the beginning. */
+        if (strncmp(body + 4, expect, sizeof(expect) - 1))
+            fail_msg("SSE body: %s", body + 4);
+    }
     ht_spin(&fx, 100); /* the server sees the client leave */
     assert_int_equal(n_open, 1);
     assert_int_equal(n_close, 1);
