@@ -130,6 +130,10 @@ int model_end_resync(model *m, const char *pbx)
         sb_strmap_iter_init(&it, &p->queues);
         while (sb_strmap_iter_next(&it, NULL, &v)) {
             mqueue *q = v;
+            /* Only queues the list named (QueueParams): a QueueStatus filtered to one queue
+             * must not empty the others. */
+            if (!q->seen)
+                continue;
             gone = unseen(&q->members, member_seen, &n);
             for (size_t i = 0; gone && i < n; i++)
                 queue_member_remove(m, p, q, gone[i]);

@@ -410,6 +410,12 @@ static void test_model_resync_of_waiting_callers(void **state)
     assert_string_equal(json_string_value(json_object_get(json_array_get(callers, 0), "uniqueId")),
                         "8.1");
     json_decref(q);
+    /* A QueueStatus filtered to another queue leaves sales alone. */
+    assert_int_equal(model_begin_resync(f.m, "pbx1"), 0);
+    feed_str_events(&f, "Event: QueueParams" CRLF "Queue: support" CRLF "Calls: 0" CRLF CRLF
+                        "Event: QueueStatusComplete" CRLF "EventList: Complete" CRLF CRLF);
+    assert_int_equal(model_end_resync(f.m, "pbx1"), 0);
+    assert_int_equal(f.n, 0);
     /* Next reconnect: nobody waits any more. */
     assert_int_equal(model_begin_resync(f.m, "pbx1"), 0);
     feed_str_events(&f, "Event: QueueParams" CRLF "Queue: sales" CRLF "Calls: 0" CRLF CRLF

@@ -298,6 +298,22 @@ static void test_model_survives_lost_and_reordered_events(void **state)
                 assert_int_equal(model_handle_event(m, "pbx1", &mut), 0);
             }
             assert_int_equal(model_begin_resync(m, "pbx1"), 0);
+            /* Asterisk lists every queue it has (QueueParams), none with members or callers. */
+            json_t *qs = model_queues_json(m, "pbx1");
+            size_t qi;
+            json_t *q;
+            json_array_foreach(qs, qi, q)
+            {
+                ami_header h[2] = {{SB_SLICE_LIT("Event"), SB_SLICE_LIT("QueueParams")},
+                                   {SB_SLICE_LIT("Queue"),
+                                    sb_slice_cstr(json_string_value(json_object_get(q, "name")))}};
+                ami_packet p = {.kind = AMI_PACKET_EVENT,
+                                .name = SB_SLICE_LIT("QueueParams"),
+                                .headers = h,
+                                .count = 2};
+                assert_int_equal(model_handle_event(m, "pbx1", &p), 0);
+            }
+            json_decref(qs);
             for (size_t i = 0; i < 2; i++) {
                 ami_header h = {SB_SLICE_LIT("Event"), sb_slice_cstr(empty_lists[i])};
                 ami_packet p = {.kind = AMI_PACKET_EVENT,
