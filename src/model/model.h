@@ -37,7 +37,8 @@ typedef struct model_config {
      * header (manager.conf timestampevents=yes) uses that instead. */
     int64_t (*now_ms)(void *ud);
     void *clock_ud;
-    /* Upper 64 bits of every event id; 0 = random at model_new() (tests fix it). */
+    /* Seed of the upper half of every event id (a UUIDv8, docs/events.md); 0 = random at
+     * model_new(). Tests fix it. */
     uint64_t id_seed;
 } model_config;
 
