@@ -571,6 +571,38 @@ static void test_fault_drop_and_restart(void **state)
     tc_sim_free(&loop, sim);
 }
 
+static int local_port(tclient *c)
+{
+    struct sockaddr_in sa;
+    int len = sizeof sa;
+    uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&sa, &len);
+    return ntohs(sa.sin_port);
+}
+
+/* A fault aimed at one session leaves the others alone. */
+static void test_fault_one_session(void **state)
+{
+    pbxsim *sim = tc_sim(&loop, 0.001);
+    tclient a, b;
+    tc_connect(&a, &loop, pbxsim_port(sim));
+    tc_connect(&b, &loop, pbxsim_port(sim));
+    tc_login(&a, "admin", "admin-secret", "off");
+    tc_login(&b, "admin", "admin-secret", "off");
+    assert_int_equal(pbxsim_inject_peer(sim, PBXSIM_FAULT_DROP, 0, local_port(&a)), 0);
+    assert_true(tc_run_until(&loop, tc_has_closed, &a, 2000));
+    tc_send(&b, "Action: Ping\nActionID: alive\n\n");
+    assert_non_null(tc_wait_response(&b, "alive", 2000));
+    assert_int_equal(b.closed, 0);
+    assert_int_equal(pbxsim_inject_peer(sim, PBXSIM_FAULT_DROP, 0, 1), SB_ENOTFOUND);
+    assert_int_equal(pbxsim_inject_peer(sim, PBXSIM_FAULT_RESTART, 0, local_port(&b)), SB_EINVAL);
+    pbxsim_stats st;
+    pbxsim_get_stats(sim, &st);
+    assert_int_equal(st.sessions_open, 1);
+    tc_free(&a);
+    tc_free(&b);
+    tc_sim_free(&loop, sim);
+}
+
 static void test_fault_stall_and_garbage(void **state)
 {
     pbxsim *sim = tc_sim(&loop, 0.001);
@@ -869,6 +901,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redirect_and_hangup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_drop_and_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_stall_and_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fault_one_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_play_done_and_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_tap, setup, teardown),

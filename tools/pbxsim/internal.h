@@ -83,6 +83,7 @@ typedef struct sim_session {
     uint32_t event_mask; /* classes asked for with Login Events: / the Events action */
     char challenge[16];
     char remote[64];
+    int peer_port; /* the client's TCP port (pbxsim_inject_peer) */
     char session_tv[40];
     regex_t filters[SIM_MAX_FILTERS];
     bool filter_exclude[SIM_MAX_FILTERS];

@@ -394,7 +394,8 @@ static void on_connection(uv_stream_t *server, int status)
         char ip[48];
         struct sockaddr_in *in = (struct sockaddr_in *)&ss;
         uv_ip4_name(in, ip, sizeof ip);
-        snprintf(s->remote, sizeof s->remote, "IPV4/TCP/%s/%d", ip, ntohs(in->sin_port));
+        s->peer_port = ntohs(in->sin_port);
+        snprintf(s->remote, sizeof s->remote, "IPV4/TCP/%s/%d", ip, s->peer_port);
     } else {
         snprintf(s->remote, sizeof s->remote, "IPV4/TCP/127.0.0.1/0");
     }
@@ -604,31 +605,34 @@ static void stall_done(uv_timer_t *t)
     session_drain(s);
 }
 
-int pbxsim_inject(pbxsim *sim, pbxsim_fault fault, uint64_t ms)
+/* Applies a session fault to s. */
+static void session_fault(sim_session *s, pbxsim_fault fault, uint64_t ms)
 {
     static const char garbage[] = "\x80\xfe\x01 pbxsim garbage, not AMI \x7f\r\n\r\n";
+    if (s->closing)
+        return;
     switch (fault) {
     case PBXSIM_FAULT_DROP:
-        drop_all_sessions(sim);
-        return 0;
+        sim_session_close(s, false);
+        break;
     case PBXSIM_FAULT_STALL:
-        for (sim_session *s = sim->sessions; s; s = s->next) {
-            if (s->closing)
-                continue;
-            s->stalled = true;
-            if (s->reading)
-                uv_read_stop((uv_stream_t *)&s->tcp);
-            s->reading = false;
-            uv_timer_start(&s->stall_timer, stall_done, ms, 0);
-        }
-        return 0;
+        s->stalled = true;
+        if (s->reading)
+            uv_read_stop((uv_stream_t *)&s->tcp);
+        s->reading = false;
+        uv_timer_start(&s->stall_timer, stall_done, ms, 0);
+        break;
     case PBXSIM_FAULT_GARBAGE:
-        for (sim_session *s = sim->sessions, *next; s; s = next) {
-            next = s->next;
-            sim_send(s, garbage, sizeof garbage - 1);
-        }
-        return 0;
-    case PBXSIM_FAULT_RESTART: {
+        sim_send(s, garbage, sizeof garbage - 1);
+        break;
+    case PBXSIM_FAULT_RESTART:
+        break;
+    }
+}
+
+int pbxsim_inject(pbxsim *sim, pbxsim_fault fault, uint64_t ms)
+{
+    if (fault == PBXSIM_FAULT_RESTART) {
         drop_all_sessions(sim);
         cancel_all_calls(sim);
         if (sim->load.open)
@@ -644,8 +648,25 @@ int pbxsim_inject(pbxsim *sim, pbxsim_fault fault, uint64_t ms)
         sim_state_init(&sim->state, sim->started);
         return 0;
     }
+    if (fault != PBXSIM_FAULT_DROP && fault != PBXSIM_FAULT_STALL && fault != PBXSIM_FAULT_GARBAGE)
+        return SB_EINVAL;
+    for (sim_session *s = sim->sessions, *next; s; s = next) {
+        next = s->next;
+        session_fault(s, fault, ms);
     }
-    return SB_EINVAL;
+    return 0;
+}
+
+int pbxsim_inject_peer(pbxsim *sim, pbxsim_fault fault, uint64_t ms, int peer_port)
+{
+    if (fault != PBXSIM_FAULT_DROP && fault != PBXSIM_FAULT_STALL && fault != PBXSIM_FAULT_GARBAGE)
+        return SB_EINVAL;
+    for (sim_session *s = sim->sessions; s; s = s->next)
+        if (!s->closing && s->peer_port == peer_port) {
+            session_fault(s, fault, ms);
+            return 0;
+        }
+    return SB_ENOTFOUND;
 }
 
 /* ---- scenarios, load and streaming ---- */

@@ -101,6 +101,9 @@ typedef enum pbxsim_fault {
 /* Applies a fault to every connected session. ms is used by PBXSIM_FAULT_STALL only (real
  * milliseconds, not scaled). Returns 0 or SB_EINVAL. */
 int pbxsim_inject(pbxsim *sim, pbxsim_fault fault, uint64_t ms);
+/* The same for the one session whose client uses local TCP port peer_port (a test reads it with
+ * uv_tcp_getsockname). DROP, STALL and GARBAGE only. Returns 0, SB_EINVAL or SB_ENOTFOUND. */
+int pbxsim_inject_peer(pbxsim *sim, pbxsim_fault fault, uint64_t ms, int peer_port);
 
 /* Runs one control command, the same language as the `pbxsim` program's stdin:
  *   play NAME [VAR=value ...] | load RATE SECONDS NAME | stream COUNT | fault drop |
