@@ -540,17 +540,20 @@ static void on_timer(uv_timer_t *t)
 static void arm_timer(outbox_sink *s, int64_t now)
 {
     int64_t due = 0;
+    /* Only future retries: one already due was not sent because an earlier event of its key is
+     * at the sink (its answer pumps again) or every batch slot is taken (likewise). Arming a 0 ms
+     * timer for it would spin: libuv runs a timer re-armed from its callback at once. */
     if (s->waiting) {
         for (size_t i = 0; i < s->n; i++) {
             ob_ent *e = s->win[i];
-            if (e->state == ENT_WAITING && (!due || e->next_ms < due))
+            if (e->state == ENT_WAITING && e->next_ms > now && (!due || e->next_ms < due))
                 due = e->next_ms;
         }
     }
     if (!due || due == s->timer_due)
         return;
     s->timer_due = due;
-    uv_timer_start(&s->timer, on_timer, (uint64_t)(due > now ? due - now : 0), 0);
+    uv_timer_start(&s->timer, on_timer, (uint64_t)(due - now), 0);
 }
 
 typedef struct replay_job {

@@ -98,8 +98,9 @@ static int ts_deliver(void *impl, const outbox_event *const *batch, size_t n, ou
             }
             t->ok++;
             if (t->fd >= 0) {
-                char line[128];
-                int len = snprintf(line, sizeof line, "%lld %s\n", (long long)ev->seq, ev->id);
+                char line[256];
+                int len = snprintf(line, sizeof line, "%lld %s %s\n", (long long)ev->seq, ev->id,
+                                   ev->call_key[0] ? ev->call_key : "-");
                 if (write(t->fd, line, (size_t)len) != len)
                     abort();
             }
