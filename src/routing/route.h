@@ -197,8 +197,6 @@ int route_tz_localtime(const char *tz, time_t t, struct tm *out);
 /* Is tz a zone of the system tz database? */
 bool route_tz_is_valid(const char *tz);
 
-#endif
-
 /* Values a template may use: ${EXTEN}, ${CALLERID(num)}, ${CALLERID(name)}, ${DEST} (the
  * caller-ID map's extension), with Asterisk's substring syntax ${VAR:offset} and
  * ${VAR:offset:length} (a negative offset counts from the end). Slices borrowed for the call. */
@@ -223,3 +221,5 @@ int route_action_app(const route_action *a, const route_vars *v, const char **ap
 /* The extension a caller-ID map gives caller: the mapped one, else the default, else NULL.
  * Borrowed from the map. */
 const char *route_cidmap_lookup(const route_cidmap *m, sb_slice caller);
+
+#endif
