@@ -8,6 +8,7 @@
 #include "app/cli.h"
 #include "app/demo.h"
 #include "app/pbx.h"
+#include "app/routing.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@ static const sb_subsystem subsystems[] = {
      * model (calls, queues, agents: the consumer of AMI events) */
     {"demo", app_demo_init, app_demo_start, app_demo_stop, NULL, app_demo_reload},
     {"ami", app_ami_init, app_ami_start, app_ami_stop, app_ami_free, app_ami_reload},
+    {"agi", app_routing_init, app_routing_start, app_routing_stop, app_routing_free,
+     app_routing_reload},
     /* later, once the model is fed: http (REST, SSE, WebSocket), agi (FastAGI), outbox and
      * sinks (durable delivery), crm, dialer */
     {"signals", NULL, app_signals_start, app_signals_stop, NULL, NULL},
