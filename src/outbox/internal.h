@@ -88,6 +88,8 @@ struct outbox {
     bool is_over_warn, is_over_max;
     bool is_size_known;
     int pending_jobs; /* writer jobs of ours not yet done */
+    uint64_t n_appended, n_refused;
+    int64_t store_bytes;
     int handles_open;
     void (*closed_cb)(void *);
     void *closed_ud;

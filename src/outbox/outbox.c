@@ -185,9 +185,35 @@ int outbox_append(outbox *ob, const store_event *ev, outbox_durable_cb cb, void 
 {
     if (ob->is_closing)
         return SB_ECANCELED;
-    if (ob->is_over_max)
+    if (ob->is_over_max) {
+        ob->n_refused++;
         return SB_ETOOBIG;
-    return store_writer_append(ob->writer, ev, cb, ud);
+    }
+    int err = store_writer_append(ob->writer, ev, cb, ud);
+    if (err == SB_ETOOBIG)
+        ob->n_refused++;
+    else if (!err)
+        ob->n_appended++;
+    return err;
+}
+
+void outbox_stats_get(const outbox *ob, outbox_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->appended = ob->n_appended;
+    if (ob->writer) {
+        store_writer_stats ws;
+        store_writer_stats_get(ob->writer, &ws);
+        st->durable = ws.events_ok;
+        st->duplicates = ws.events_exist;
+        st->failed = ws.events_failed;
+    }
+    st->refused = ob->n_refused;
+    st->committed = ob->writer ? store_writer_committed_seq(ob->writer) : 0;
+    st->backlog = ob->writer ? store_writer_backlog(ob->writer) : 0;
+    st->store_bytes = ob->store_bytes;
+    st->is_over_warn = ob->is_over_warn;
+    st->is_over_max = ob->is_over_max;
 }
 
 int64_t outbox_committed_seq(const outbox *ob)
@@ -241,6 +267,7 @@ static void prune_done(int status, void *arg)
             }
         }
         ob->is_size_known = true;
+        ob->store_bytes = p->bytes;
         ob->is_over_warn = is_warn;
         ob->is_over_max = is_max;
     } else {

@@ -135,6 +135,20 @@ int outbox_parse_time(const char *s, int64_t *ms);
 /* Highest committed seq. */
 int64_t outbox_committed_seq(const outbox *ob);
 
+/* Outbox-wide counters for metrics (non-blocking). */
+typedef struct outbox_stats {
+    uint64_t appended;   /* accepted by outbox_append */
+    uint64_t durable;    /* committed (status 0) */
+    uint64_t duplicates; /* already stored (SB_EEXIST) */
+    uint64_t failed;     /* not stored (commit errors) */
+    uint64_t refused;    /* outbox_append said SB_ETOOBIG (queue full or store over size_max) */
+    int64_t committed;   /* highest committed seq */
+    size_t backlog;      /* appends and jobs waiting for the writer */
+    int64_t store_bytes; /* at the last size check */
+    bool is_over_warn, is_over_max;
+} outbox_stats;
+void outbox_stats_get(const outbox *ob, outbox_stats *st);
+
 /* In-memory counters of a running sink (non-blocking). */
 typedef struct outbox_sink_stats {
     int64_t cursor;    /* delivered or dead up to here (in memory; persisted shortly after) */

@@ -55,11 +55,13 @@ struct store_writer {
     bool is_stopping;        /* guarded by mu */
     int64_t writer_last_seq; /* writer thread only */
     int64_t done_seq;        /* guarded by mu: highest committed */
+    uint64_t groups_done;    /* guarded by mu */
 
     /* loop thread only */
     int64_t committed_seq;
     size_t backlog;
     bool is_closed;
+    store_writer_stats stats;
     store_writer_commit_cb on_commit;
     void *on_commit_ud;
 };
@@ -158,6 +160,7 @@ static void *writer_main(void *arg)
             w->d_head = first;
         w->d_tail = last;
         w->done_seq = w->writer_last_seq;
+        w->groups_done++;
         pthread_mutex_unlock(&w->mu);
         uv_async_send(&w->async);
         pthread_mutex_lock(&w->mu);
@@ -173,6 +176,7 @@ static void drain_done(store_writer *w)
     wjob *j = w->d_head;
     w->d_head = w->d_tail = NULL;
     int64_t seq = w->done_seq;
+    w->stats.groups = w->groups_done;
     pthread_mutex_unlock(&w->mu);
     if (!j)
         return;
@@ -181,6 +185,12 @@ static void drain_done(store_writer *w)
         wjob *next = j->next;
         w->backlog--;
         if (j->kind == JOB_EVENT) {
+            if (j->status == 0)
+                w->stats.events_ok++;
+            else if (j->status == SB_EEXIST)
+                w->stats.events_exist++;
+            else
+                w->stats.events_failed++;
             if (j->u.e.cb)
                 j->u.e.cb(j->status, j->u.e.ev.seq, j->ud);
         } else if (j->u.f.done) {
@@ -366,6 +376,11 @@ int store_writer_submit_urgent(store_writer *w, store_writer_fn fn, store_writer
 int64_t store_writer_committed_seq(const store_writer *w)
 {
     return w->committed_seq;
+}
+
+void store_writer_stats_get(const store_writer *w, store_writer_stats *st)
+{
+    *st = w->stats;
 }
 
 size_t store_writer_backlog(const store_writer *w)

@@ -58,6 +58,12 @@ int store_writer_submit(store_writer *w, store_writer_fn fn, store_writer_done_c
  * cursor. Only for jobs whose effect does not depend on the events queued before them. */
 int store_writer_submit_urgent(store_writer *w, store_writer_fn fn, store_writer_done_cb done,
                                void *arg);
+/* Counters (loop thread view) for metrics. */
+typedef struct store_writer_stats {
+    uint64_t events_ok, events_exist, events_failed; /* appended events by outcome */
+    uint64_t groups;                                 /* transactions committed or failed */
+} store_writer_stats;
+void store_writer_stats_get(const store_writer *w, store_writer_stats *st);
 /* Highest seq committed so far (loop thread view: updated before the commit callback). */
 int64_t store_writer_committed_seq(const store_writer *w);
 /* Jobs queued or running, not yet reported back (loop thread view). */

@@ -201,6 +201,15 @@ static void test_outbox_delivers_in_order_once(void **state)
     assert_int_equal(st.cursor, 3000);
     assert_int_equal(st.delivered, 3000);
     assert_int_equal(outbox_sink_stats_get(f.ob, "nope", &st), SB_ENOTFOUND);
+    outbox_stats os;
+    outbox_stats_get(f.ob, &os);
+    assert_int_equal(os.appended, 3000);
+    assert_int_equal(os.durable, 3000);
+    assert_int_equal(os.failed, 0);
+    assert_int_equal(os.committed, 3000);
+    assert_int_equal(os.backlog, 0);
+    assert_true(os.store_bytes > 0);
+    assert_false(os.is_over_warn);
     fx_close_outbox(&f);
     assert_int_equal(t.free_calls, 1);
     /* The cursor reached the store. */
@@ -732,6 +741,10 @@ static void test_outbox_prunes_delivered_and_watches_size(void **state)
     assert_true(sz.max);
     store_event ev = {0, "refused", "t", "", "", 1, "{}", 2};
     assert_int_equal(outbox_append(f.ob, &ev, on_durable, &f), SB_ETOOBIG);
+    outbox_stats os;
+    outbox_stats_get(f.ob, &os);
+    assert_int_equal(os.refused, 1);
+    assert_true(os.is_over_max);
     assert_int_equal(t2.attempts, 0);
     fx_close_outbox(&f);
     assert_int_equal(outbox_append == NULL, 0);

@@ -273,6 +273,12 @@ static void test_writer_group_commits_in_order(void **state)
     /* Grouped: far fewer commits than events. */
     assert_true(ctx.n_commit >= 1);
     assert_true(ctx.n_commit < N / 10);
+    store_writer_stats ws;
+    store_writer_stats_get(w, &ws);
+    assert_int_equal(ws.events_ok, N);
+    assert_int_equal(ws.events_exist, 1);
+    assert_int_equal(ws.events_failed, 0);
+    assert_true(ws.groups >= (uint64_t)ctx.n_commit && ws.groups < N / 10);
 
     /* Work queued right before stop is committed by stop, and its callbacks run. */
     store_event late = mkev(0, "late", "K", 1);
