@@ -318,6 +318,23 @@ static void on_prune_timer(uv_timer_t *t)
 
 /* --- open, sinks, close ------------------------------------------------------------------- */
 
+/* The hard cap: size_max plus 1/16 headroom for the sinks' bookkeeping. Appends are refused at
+ * size_max by the periodic check; this stops a burst between two checks from filling the disk. */
+static int cap_run(store_conn *c, void *arg)
+{
+    const outbox *ob = arg;
+    return store_set_max_bytes(c, ob->opt.size_max_bytes + ob->opt.size_max_bytes / 16);
+}
+
+static void cap_done(int status, void *arg)
+{
+    outbox *ob = arg;
+    if (status)
+        SB_WARN(SUB, "cannot cap the store's size: %s", sb_strerror(status));
+    ob->pending_jobs--;
+    ob_maybe_finish_close(ob);
+}
+
 int outbox_open(uv_loop_t *loop, const outbox_options *opt, outbox **out)
 {
     *out = NULL;
@@ -346,6 +363,8 @@ int outbox_open(uv_loop_t *loop, const outbox_options *opt, outbox **out)
     if ((err = store_writer_start(loop, ob->path, &ob->opt.store, &ob->opt.writer, &ob->writer)))
         goto fail;
     store_writer_on_commit(ob->writer, on_commit, ob);
+    if (store_writer_submit(ob->writer, cap_run, cap_done, ob) == 0)
+        ob->pending_jobs++;
     uv_timer_init(loop, &ob->prune_timer);
     ob->prune_timer.data = ob;
     ob->handles_open++;

@@ -100,7 +100,8 @@ typedef struct outbox_options {
     int prune_chunk;         /* events deleted per writer transaction (appends never wait behind one
                               * huge DELETE); 0 = 20000 */
     int64_t size_warn_bytes; /* 0 = 1 GiB */
-    int64_t size_max_bytes;  /* appends refused above (SB_ETOOBIG); 0 = 4 GiB */
+    int64_t size_max_bytes;  /* appends refused above (SB_ETOOBIG); 0 = 4 GiB; the database file
+                              * is also capped hard at size_max + 1/16 (writes fail past it) */
     outbox_size_cb on_size;
     void *on_size_ud;
 } outbox_options;

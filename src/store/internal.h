@@ -42,6 +42,7 @@ typedef struct store_backend {
                      store_dead_cb cb, void *ud);
     int (*size_bytes)(store_conn *c, int64_t *bytes);
     int (*checkpoint)(store_conn *c);
+    int (*set_max_bytes)(store_conn *c, int64_t bytes);
 } store_backend;
 
 /* Every connection starts with a pointer to its backend, so store.c can dispatch. */

@@ -89,7 +89,9 @@ static sq_conn *sq(store_conn *c)
 
 static int sq_fail(sq_conn *s, const char *what, int rc)
 {
-    sb_log(SB_LOG_ERROR, SUB, "%s: %s (%s)", what, sqlite3_errstr(rc), sqlite3_errmsg(s->db));
+    /* A full store is reported by the caller (the writer logs when it starts and stops). */
+    if (rc != SQLITE_FULL)
+        sb_log(SB_LOG_ERROR, SUB, "%s: %s (%s)", what, sqlite3_errstr(rc), sqlite3_errmsg(s->db));
     if (rc == SQLITE_NOMEM)
         return SB_ENOMEM;
     if (rc == SQLITE_FULL)
@@ -677,6 +679,24 @@ static int sq_checkpoint(store_conn *c)
     return 0;
 }
 
+static int sq_set_max_bytes(store_conn *c, int64_t bytes)
+{
+    sq_conn *s = sq(c);
+    int64_t page = 4096;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        page = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    /* SQLite's own ceiling (0xfffffffe pages) stands for "no cap". */
+    int64_t pages = bytes > 0 ? bytes / (page > 0 ? page : 4096) : 0xfffffffeLL;
+    if (pages < 2)
+        pages = 2;
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count=%lld", (long long)pages);
+    return sq_exec(s, sql);
+}
+
 const store_backend store_sqlite_backend = {
     .name = "sqlite",
     .open = sq_open,
@@ -705,4 +725,5 @@ const store_backend store_sqlite_backend = {
     .dead_scan = sq_dead_scan,
     .size_bytes = sq_size_bytes,
     .checkpoint = sq_checkpoint,
+    .set_max_bytes = sq_set_max_bytes,
 };

@@ -150,6 +150,11 @@ int store_size_bytes(store_conn *c, int64_t *bytes)
     return c->be->size_bytes(c, bytes);
 }
 
+int store_set_max_bytes(store_conn *c, int64_t bytes)
+{
+    return c->be->set_max_bytes(c, bytes);
+}
+
 int store_checkpoint(store_conn *c)
 {
     return c->be->checkpoint(c);

@@ -162,6 +162,9 @@ int store_dead_scan(store_conn *c, const char *sink, int64_t after, bool is_retr
 
 /* Bytes the store occupies on disk (database file plus write-ahead log). */
 int store_size_bytes(store_conn *c, int64_t *bytes);
+/* Caps the database file at about bytes (0 = no cap): past it, writes fail with SB_ETOOBIG
+ * (SQLite's "database or disk is full") instead of filling the disk. Deletes still work. */
+int store_set_max_bytes(store_conn *c, int64_t bytes);
 /* Checkpoints the write-ahead log into the database and truncates it (writer only). */
 int store_checkpoint(store_conn *c);
 

@@ -54,6 +54,7 @@ struct store_writer {
     bool is_waiting;         /* guarded by mu: the writer sleeps on cond */
     bool is_stopping;        /* guarded by mu */
     int64_t writer_last_seq; /* writer thread only */
+    int failing_err;         /* writer thread only: the error of the last group, 0 when it worked */
     int64_t done_seq;        /* guarded by mu: highest committed */
     uint64_t groups_done;    /* guarded by mu */
 
@@ -114,8 +115,14 @@ static void run_group(store_writer *w, wjob *first)
             if (j->kind == JOB_EVENT)
                 j->u.e.ev.seq = 0;
         }
-        sb_log(SB_LOG_ERROR, SUB, "group commit failed: %s", sb_strerror(err));
     }
+    /* Log transitions only: a full disk fails every group until there is room again. */
+    if (err && err != w->failing_err)
+        sb_log(SB_LOG_ERROR, SUB, "commits fail: %s (events are refused until this clears)",
+               sb_strerror(err));
+    else if (!err && w->failing_err)
+        sb_log(SB_LOG_INFO, SUB, "commits work again");
+    w->failing_err = err;
     w->writer_last_seq = last;
 }
 

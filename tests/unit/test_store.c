@@ -217,6 +217,12 @@ static void on_fn_done(int status, void *arg)
         w->n_done++;
 }
 
+static void on_fn_done_int(int status, void *arg)
+{
+    if (status == 0)
+        (*(int *)arg)++;
+}
+
 static void on_commit(int64_t seq, void *ud)
 {
     wctx *w = ud;
@@ -333,6 +339,104 @@ static void test_writer_refuses_when_queue_full(void **state)
     tdir_remove(&t);
 }
 
+static int fn_cap_small(store_conn *c, void *arg)
+{
+    return store_set_max_bytes(c, 96 * 1024);
+}
+
+static int fn_cap_none(store_conn *c, void *arg)
+{
+    return store_set_max_bytes(c, 0);
+}
+
+typedef struct fullctx {
+    int n_cb, n_ok, n_full, n_other;
+    int64_t ok_seq[512];
+    int ok_idx[512];
+} fullctx;
+
+typedef struct fullev {
+    fullctx *ctx;
+    int idx;
+} fullev;
+
+static void on_full_event(int status, int64_t seq, void *ud)
+{
+    fullev *e = ud;
+    fullctx *c = e->ctx;
+    c->n_cb++;
+    if (status == 0) {
+        c->ok_seq[c->n_ok] = seq;
+        c->ok_idx[c->n_ok++] = e->idx;
+    } else if (status == SB_ETOOBIG) {
+        c->n_full++;
+    } else {
+        c->n_other++;
+    }
+}
+
+static int count_ids(const store_event *ev, void *ud)
+{
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* A full disk (here: the store's size cap) fails the appends that did not fit, tells their
+ * callers, keeps what was acknowledged, and the writer goes on once there is room again. */
+static void test_writer_reports_full_store_and_recovers(void **state)
+{
+    tdir t;
+    tdir_make(&t);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    store_writer *w = NULL;
+    store_writer_options o = {.max_batch = 8};
+    assert_int_equal(store_writer_start(&loop, t.db, NULL, &o, &w), 0);
+    int fn_ok = 0;
+    assert_int_equal(store_writer_submit(w, fn_cap_small, on_fn_done_int, &fn_ok), 0);
+    static char big[4000];
+    memset(big, 'x', sizeof big - 1);
+    static fullev evs[300];
+    fullctx ctx = {0};
+    char id[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(id, sizeof id, "big-%d", i);
+        store_event ev = {0, id, "t", "", "", 1, big, sizeof big - 1};
+        evs[i] = (fullev){&ctx, i};
+        assert_int_equal(store_writer_append(w, &ev, on_full_event, &evs[i]), 0);
+    }
+    run_until(&loop, &ctx.n_cb, 200, 10000);
+    assert_int_equal(fn_ok, 1);
+    assert_int_equal(ctx.n_cb, 200);
+    assert_true(ctx.n_ok > 0);
+    assert_true(ctx.n_full > 0);
+    assert_int_equal(ctx.n_other, 0);
+    int acked_before = ctx.n_ok;
+    /* Room again: appends succeed and seq goes on without reusing a number. */
+    assert_int_equal(store_writer_submit(w, fn_cap_none, on_fn_done_int, &fn_ok), 0);
+    for (int i = 200; i < 210; i++) {
+        snprintf(id, sizeof id, "big-%d", i);
+        store_event ev = {0, id, "t", "", "", 1, big, sizeof big - 1};
+        evs[i] = (fullev){&ctx, i};
+        assert_int_equal(store_writer_append(w, &ev, on_full_event, &evs[i]), 0);
+    }
+    run_until(&loop, &ctx.n_cb, 210, 10000);
+    assert_int_equal(ctx.n_ok, acked_before + 10);
+    for (int i = 1; i < ctx.n_ok; i++)
+        assert_true(ctx.ok_seq[i] == ctx.ok_seq[i - 1] + 1);
+    store_writer_stop(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    /* Exactly the acknowledged events are stored. */
+    store_conn *c = NULL;
+    assert_int_equal(store_open(t.db, STORE_OPEN_READ, NULL, &c), 0);
+    int n = 0;
+    assert_int_equal(store_events_scan(c, 0, 1000000, 0, count_ids, &n), 0);
+    assert_int_equal(n, ctx.n_ok);
+    store_close(c);
+    tdir_remove(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_store_events_cursor_attempts_dead),
         cmocka_unit_test(test_writer_group_commits_in_order),
         cmocka_unit_test(test_writer_refuses_when_queue_full),
+        cmocka_unit_test(test_writer_reports_full_store_and_recovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
