@@ -274,6 +274,11 @@ route_call *route_call_new(route_engine *e, const route_chan_ops *ops, void *cha
     return c;
 }
 
+void route_call_set_pbx(route_call *c, const char *pbx)
+{
+    snprintf(c->pbx, sizeof c->pbx, "%s", pbx ? pbx : "");
+}
+
 static void emit(route_call *c, const char *outcome)
 {
     if (c->is_emitted)

@@ -84,6 +84,9 @@ typedef struct route_chan_ops {
 route_call *route_call_new(route_engine *e, const route_chan_ops *ops, void *chan,
                            const agi_request *req);
 
+/* Names the PBX the call comes from (AsyncAGI: the AMI connection's name); before run. */
+void route_call_set_pbx(route_call *c, const char *pbx);
+
 /* Sends the first command (or finishes at once when the script has no route set). */
 void route_call_run(route_call *c);
 

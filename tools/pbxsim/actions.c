@@ -565,6 +565,7 @@ static const action_def actions[] = {
     {"Redirect", CALL, sim_act_redirect},
     {"Hangup", SYS | CALL, sim_act_hangup},
     {"Command", SIM_CLASS_COMMAND, act_command},
+    {"AGI", SIM_CLASS_AGI, sim_act_agi},
     {"PbxsimStream", 0, act_stream},
 };
 

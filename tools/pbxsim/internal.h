@@ -312,6 +312,9 @@ bool sim_truthy(sb_slice v);
 /* Seconds since a channel was created. */
 uint64_t sim_chan_age(const pbxsim *sim, const sim_channel *c);
 
+/* asyncagi.c: Action: AGI on a channel in AsyncAGI (routing's file). */
+void sim_act_agi(sim_session *s, const ami_packet *p);
+
 /* actions_queue.c */
 void sim_act_queuestatus(sim_session *s, const ami_packet *p);
 void sim_act_queuesummary(sim_session *s, const ami_packet *p);
