@@ -59,6 +59,7 @@ struct outbox_sink {
 
     ob_ent **win; /* sorted by seq: dead-letter retries first, then stream events */
     size_t n, cap;
+    size_t held; /* finished entries kept because an earlier one is not (cursor order) */
     size_t inflight;
     size_t waiting;
 

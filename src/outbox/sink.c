@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define SUB "outbox"
+#define WINDOW_HELD_FACTOR 4
 
 void ob_ent_unref(ob_ent *e)
 {
@@ -130,7 +131,7 @@ static int win_reserve(outbox_sink *s, size_t more)
 static void compact(outbox_sink *s)
 {
     bool is_blocked = false;
-    size_t j = 0;
+    size_t j = 0, held = 0;
     for (size_t i = 0; i < s->n; i++) {
         ob_ent *e = s->win[i];
         bool is_drop = false;
@@ -143,12 +144,15 @@ static void compact(outbox_sink *s)
         } else if (e->state != ENT_DONE) {
             is_blocked = true;
         }
-        if (is_drop)
+        if (is_drop) {
             ob_ent_unref(e);
-        else
+        } else {
+            held += e->state == ENT_DONE;
             s->win[j++] = e;
+        }
     }
     s->n = j;
+    s->held = held;
     /* Nothing loaded is unfinished: the cursor may jump to what was read (skipped ids). */
     if (!is_blocked && s->read_pos > s->cursor)
         s->cursor = s->read_pos;
@@ -163,6 +167,7 @@ static void win_clear(outbox_sink *s)
     for (size_t i = 0; i < s->n; i++)
         ob_ent_unref(s->win[i]);
     s->n = 0;
+    s->held = 0;
     s->waiting = 0;
 }
 
@@ -277,8 +282,6 @@ static void merge_dead(outbox_sink *s, load_req *r)
     for (size_t i = 0; i < r->dead.n; i++) {
         ob_ent *e = r->dead.v[i];
         r->dead.v[i] = NULL;
-        if (e->ev.seq > s->dead_read_pos)
-            s->dead_read_pos = e->ev.seq;
         size_t pos = 0;
         bool is_dup = false;
         while (pos < s->n && s->win[pos]->ev.seq < e->ev.seq)
@@ -286,7 +289,13 @@ static void merge_dead(outbox_sink *s, load_req *r)
         for (size_t k = pos; k < s->n && s->win[k]->ev.seq == e->ev.seq; k++)
             if (s->win[k]->is_dead_retry)
                 is_dup = true;
-        if (is_dup || win_reserve(s, 1)) {
+        if (!is_dup && win_reserve(s, 1)) {
+            ob_ent_unref(e); /* out of memory: dead_read_pos stays, it is read again */
+            return;
+        }
+        if (e->ev.seq > s->dead_read_pos)
+            s->dead_read_pos = e->ev.seq;
+        if (is_dup) {
             ob_ent_unref(e);
             continue;
         }
@@ -629,7 +638,12 @@ static void pump_once(outbox_sink *s)
         return; /* nothing new goes out until the cursor moved back */
     }
     int64_t committed = outbox_committed_seq(s->ob);
-    int room = s->cfg.window - (int)s->n;
+    /* Finished events held behind an unfinished one do not count against the window, so the other
+     * calls of a partitioned sink flow on while one call waits for its retries, up to a hard
+     * limit of WINDOW_HELD_FACTOR windows in memory. */
+    int room = s->cfg.window - (int)(s->n - s->held);
+    if (s->n + (size_t)s->cfg.batch_max > WINDOW_HELD_FACTOR * (size_t)s->cfg.window)
+        room = 0;
     int64_t now = ob_now_ms();
     if (!s->is_loading && room >= s->cfg.batch_max && now >= s->load_not_before &&
         (s->read_pos < committed || s->is_dead_retry_wanted))

@@ -544,6 +544,7 @@ static void test_outbox_partitioned_keeps_order_per_call(void **state)
                               .is_partitioned = true,
                               .batch_max = 8,
                               .max_inflight = 4,
+                              .window = 40,
                               .backoff_base_ms = 30,
                               .backoff_max_ms = 60};
     assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
@@ -563,11 +564,12 @@ static void test_outbox_partitioned_keeps_order_per_call(void **state)
         if (s > KEYS)
             assert_true(last_at[s] > last_at[s - KEYS]); /* same call: seq s - KEYS */
     }
-    /* Other calls did not wait for call-0's retries: most of them went before its first event. */
+    /* Other calls did not wait for call-0's retries: more of their events went before call-0's
+     * first one than the window holds (finished events held behind it do not count). */
     int others_before = 0;
     for (int i = 0; i < last_at[1] - 1; i++)
         others_before += strcmp(t.ok_key[i], "call-0") != 0;
-    assert_true(others_before >= (N / KEYS) * (KEYS - 1) / 2);
+    assert_true(others_before > 40);
     free(last_at);
     fx_close_outbox(&f);
     store_sink_status ss;
