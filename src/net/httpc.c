@@ -81,6 +81,7 @@ struct httpc {
     int depth;        /* nesting of our libuv callbacks */
     bool freeing;
     bool torn_down;
+    unsigned long long n_requests, n_responses, n_errors, n_timeouts;
 };
 
 static pthread_once_t httpc_curl_once = PTHREAD_ONCE_INIT;
@@ -189,6 +190,12 @@ static void xfer_finish(httpc_xfer *x, int err, const char *words)
     r.truncated = x->truncated;
     r.headers = (sb_slice){x->rhdrs.data ? x->rhdrs.data : "", x->rhdrs.len};
     r.total_s = (double)(uv_hrtime() - x->start_ns) / 1e9;
+    if (err == 0)
+        x->c->n_responses++;
+    else
+        x->c->n_errors++;
+    if (err == SB_ETIMEDOUT)
+        x->c->n_timeouts++;
     x->cb(&r, x->ud);
     xfer_free(x);
 }
@@ -730,6 +737,7 @@ int httpc_request(httpc *c, const httpc_req *req, httpc_cb cb, void *ud)
         list_push(&c->queued, x);
         qtimer_note(c, x->deadline_ms);
     }
+    c->n_requests++;
     return 0;
 fail:
     xfer_free(x);
@@ -739,6 +747,16 @@ fail:
 size_t httpc_pending(const httpc *c)
 {
     return c ? c->running.n + c->queued.n : 0;
+}
+
+void httpc_stats_get(const httpc *c, httpc_stats *st)
+{
+    *st = (httpc_stats){.running = c->running.n,
+                        .queued = c->queued.n,
+                        .requests = c->n_requests,
+                        .responses = c->n_responses,
+                        .errors = c->n_errors,
+                        .timeouts = c->n_timeouts};
 }
 
 sb_slice httpc_resp_header(const httpc_resp *resp, const char *name)

@@ -90,6 +90,16 @@ int httpc_request(httpc *c, const httpc_req *req, httpc_cb cb, void *ud);
 /* Requests accepted and not yet completed (running + queued). */
 size_t httpc_pending(const httpc *c);
 
+/* Counters since httpc_new, for metrics. */
+typedef struct httpc_stats {
+    size_t running, queued;       /* now */
+    unsigned long long requests;  /* accepted by httpc_request */
+    unsigned long long responses; /* completed with an HTTP response (any status) */
+    unsigned long long errors;    /* completed without one (err != 0), cancellations included */
+    unsigned long long timeouts;  /* of those, SB_ETIMEDOUT */
+} httpc_stats;
+void httpc_stats_get(const httpc *c, httpc_stats *st);
+
 /* Finds a response header by name (ASCII case-insensitive); returns its value, trimmed, borrowed
  * from resp, or a slice with ptr == NULL when absent. */
 sb_slice httpc_resp_header(const httpc_resp *resp, const char *name);

@@ -377,6 +377,15 @@ static void test_queued_request_expires(void **state)
     assert_in_range(r2.done_at - t0, 190, 1000);
     assert_true(run_until(&r1.calls, 1, 3000));
     assert_int_equal(r1.err, SB_ETIMEDOUT);
+    {
+        httpc_stats st;
+        httpc_stats_get(c, &st);
+        assert_int_equal(st.requests, 2); /* the refused one is not counted */
+        assert_int_equal(st.errors, 2);
+        assert_int_equal(st.timeouts, 2);
+        assert_int_equal(st.responses, 0);
+        assert_int_equal(st.running + st.queued, 0);
+    }
     httpc_free(c);
     assert_int_equal(r1.calls, 1);
     assert_int_equal(r2.calls, 1);
@@ -635,6 +644,13 @@ static void test_throughput_5000_requests(void **state)
     assert_true(run_until(&k.calls, 5000, 30000));
     secs = (double)(uv_hrtime() - t0) / 1e9;
     assert_int_equal(k.ok, 5000);
+    {
+        httpc_stats st;
+        httpc_stats_get(c, &st);
+        assert_int_equal(st.requests, 5000);
+        assert_int_equal(st.responses, 5000);
+        assert_int_equal(st.errors, 0);
+    }
     assert_true(srv->nconns_total <= 64); /* connections are reused */
     printf("httpc: 5000 requests, 64 in flight, %zu connections: %.3f s (%.0f requests/s)\n",
            srv->nconns_total, secs, 5000 / secs);
