@@ -100,7 +100,8 @@ static void job_submit(ob_job *j)
     outbox *ob = j->s->ob;
     /* Urgent: these refer to committed events only, and a cursor stuck behind a flood of appends
      * would mean many duplicates after a crash. */
-    int err = store_writer_submit_urgent(ob->writer, job_run, job_done, j);
+    int err =
+        ob->writer ? store_writer_submit_urgent(ob->writer, job_run, job_done, j) : SB_ECANCELED;
     if (err) {
         /* Only while stopping: the state is rebuilt from the store at the next start. */
         SB_WARN(SUB, "sink %s: store update dropped: %s", j->s->name, sb_strerror(err));
