@@ -90,6 +90,7 @@ struct outbox {
     bool is_size_known;
     int pending_jobs; /* writer jobs of ours not yet done */
     uint64_t n_appended, n_refused;
+    int64_t last_committed; /* for after the writer stopped */
     int64_t store_bytes;
     int handles_open;
     void (*closed_cb)(void *);

@@ -178,6 +178,7 @@ void ob_job_dead_delete(outbox_sink *s, int64_t seq)
 static void on_commit(int64_t committed, void *ud)
 {
     outbox *ob = ud;
+    ob->last_committed = committed;
     for (outbox_sink *s = ob->sinks; s; s = s->next)
         ob_sink_pump(s);
 }
@@ -210,7 +211,7 @@ void outbox_stats_get(const outbox *ob, outbox_stats *st)
         st->failed = ws.events_failed;
     }
     st->refused = ob->n_refused;
-    st->committed = ob->writer ? store_writer_committed_seq(ob->writer) : 0;
+    st->committed = outbox_committed_seq(ob);
     st->backlog = ob->writer ? store_writer_backlog(ob->writer) : 0;
     st->store_bytes = ob->store_bytes;
     st->is_over_warn = ob->is_over_warn;
@@ -219,7 +220,7 @@ void outbox_stats_get(const outbox *ob, outbox_stats *st)
 
 int64_t outbox_committed_seq(const outbox *ob)
 {
-    return store_writer_committed_seq(ob->writer);
+    return ob->writer ? store_writer_committed_seq(ob->writer) : ob->last_committed;
 }
 
 /* --- retention and size ------------------------------------------------------------------ */
