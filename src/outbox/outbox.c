@@ -432,6 +432,43 @@ int outbox_sink_stats_get(outbox *ob, const char *name, outbox_sink_stats *st)
     return 0;
 }
 
+json_t *outbox_status_json(const outbox *ob)
+{
+    outbox_stats os;
+    outbox_stats_get(ob, &os);
+    json_t *sinks = json_array();
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b}", "committed",
+                          (json_int_t)os.committed, "appended", (json_int_t)os.appended, "durable",
+                          (json_int_t)os.durable, "duplicates", (json_int_t)os.duplicates, "failed",
+                          (json_int_t)os.failed, "refused", (json_int_t)os.refused, "backlog",
+                          (json_int_t)os.backlog, "storeBytes", (json_int_t)os.store_bytes,
+                          "overWarn", os.is_over_warn, "overMax", os.is_over_max);
+    if (!o || !sinks || json_object_set(o, "sinks", sinks))
+        goto fail;
+    for (const outbox_sink *s = ob->sinks; s; s = s->next) {
+        outbox_sink_stats st;
+        if (outbox_sink_stats_get((outbox *)ob, s->name, &st))
+            continue;
+        json_t *j =
+            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "name",
+                      s->name, "kind", s->ops->kind ? s->ops->kind : "", "cursor",
+                      (json_int_t)st.cursor, "readPos", (json_int_t)st.read_pos, "pending",
+                      (json_int_t)(st.committed > st.cursor ? st.committed - st.cursor : 0),
+                      "window", (json_int_t)st.window, "inflight", (json_int_t)st.inflight,
+                      "waiting", (json_int_t)st.waiting, "delivered", (json_int_t)st.delivered,
+                      "retried", (json_int_t)st.retried, "dead", (json_int_t)st.dead, "lastError",
+                      st.last_error[0] ? json_string(st.last_error) : json_null());
+        if (!j || json_array_append_new(sinks, j))
+            goto fail;
+    }
+    json_decref(sinks);
+    return o;
+fail:
+    json_decref(sinks);
+    json_decref(o);
+    return NULL;
+}
+
 typedef struct retry_job {
     outbox_sink *s;
     int64_t from_ms, count;

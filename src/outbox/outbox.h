@@ -164,6 +164,14 @@ typedef struct outbox_sink_stats {
 /* Fills st for the sink named name; 0 or SB_ENOTFOUND. */
 int outbox_sink_stats_get(outbox *ob, const char *name, outbox_sink_stats *st);
 
+/* Everything above as JSON for the API and `switchboard outbox status`:
+ * {"committed":N,"appended":N,"durable":N,"duplicates":N,"failed":N,"refused":N,"backlog":N,
+ *  "storeBytes":N,"overWarn":B,"overMax":B,"sinks":[{"name":S,"kind":S,"cursor":N,"readPos":N,
+ *  "pending":N,"window":N,"inflight":N,"waiting":N,"delivered":N,"retried":N,"dead":N,
+ *  "lastError":S|null}, ...]} ("pending" = committed - cursor, an upper bound). Returns owned
+ * (json_decref), or NULL when out of memory. */
+json_t *outbox_status_json(const outbox *ob);
+
 /* `outbox retry --sink S [--from TIME]` in the daemon: puts the sink's dead letters whose event
  * time is >= from_ms (0 = all) back into delivery with fresh attempts, ahead of newer events of
  * the same order key. cb(status, count, ud) runs on the loop. Returns 0 or SB_ENOTFOUND. */

@@ -268,6 +268,16 @@ static void test_outbox_retries_with_backoff_in_order(void **state)
     assert_int_equal(st.retried, 2);
     assert_int_equal(st.dead, 0);
     assert_string_equal(st.last_error, "HTTP 503");
+    json_t *js = outbox_status_json(f.ob);
+    assert_non_null(js);
+    assert_int_equal(json_integer_value(json_object_get(js, "durable")), 10);
+    json_t *js0 = json_array_get(json_object_get(js, "sinks"), 0);
+    assert_string_equal(json_string_value(json_object_get(js0, "name")), "hook");
+    assert_string_equal(json_string_value(json_object_get(js0, "kind")), "test");
+    assert_int_equal(json_integer_value(json_object_get(js0, "cursor")), 10);
+    assert_int_equal(json_integer_value(json_object_get(js0, "retried")), 2);
+    assert_string_equal(json_string_value(json_object_get(js0, "lastError")), "HTTP 503");
+    json_decref(js);
     fx_close_outbox(&f);
     store_sink_status ss;
     assert_int_equal(outbox_admin_status(f.db, "hook", &ss), 0);
