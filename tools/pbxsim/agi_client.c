@@ -315,6 +315,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         size_t n = i - start;
         if (n && c->rbuf[start + n - 1] == '\r')
             n--;
+        if (c->call.stall_at && c->ch.count + 1 >= c->call.stall_at) {
+            /* Like a Dial that rings on: no answer, the session stays open. */
+            c->ch.count++;
+            start = i + 1;
+            continue;
+        }
         if (pbxsim_agi_respond(&c->ch, (sb_slice){c->rbuf + start, n}, &c->out) < 0) {
             conn_end(c, SB_ENOMEM);
             return;

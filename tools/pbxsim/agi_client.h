@@ -35,6 +35,7 @@ typedef struct pbxsim_agi_call {
     size_t ndtmf;
     unsigned hangup_after; /* the caller hangs up when command N+1 arrives (0: never) */
     bool is_recording;     /* keep every command line for the result */
+    unsigned stall_at;     /* command N gets no answer: the session stays open (0: never) */
 } pbxsim_agi_call;
 
 typedef struct pbxsim_agi_result {
