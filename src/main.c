@@ -6,6 +6,7 @@
  */
 #include "app/app.h"
 #include "app/cli.h"
+#include "app/core.h"
 #include "app/demo.h"
 #include "app/pbx.h"
 #include "app/routing.h"
@@ -18,14 +19,16 @@ static const sb_subsystem subsystems[] = {
     /* name      init             start              stop              free             reload */
     {"config", app_config_init, NULL, NULL, app_config_free, NULL},
     {"log", app_log_init, NULL, NULL, NULL, app_log_reload},
-    /* later, before the events flow: store (SQLite/PostgreSQL), bus (publish/subscribe),
-     * model (calls, queues, agents: the consumer of AMI events) */
+    {"store", app_store_init, NULL, NULL, app_store_free, NULL},
+    {"bus", app_bus_init, app_bus_start, app_bus_stop, app_bus_free, NULL},
+    {"model", app_model_init, NULL, NULL, app_model_free, NULL},
     {"demo", app_demo_init, app_demo_start, app_demo_stop, NULL, app_demo_reload},
     {"ami", app_ami_init, app_ami_start, app_ami_stop, app_ami_free, app_ami_reload},
     {"agi", app_routing_init, app_routing_start, app_routing_stop, app_routing_free,
      app_routing_reload},
-    /* later, once the model is fed: http (REST, SSE, WebSocket), agi (FastAGI), outbox and
-     * sinks (durable delivery), crm, dialer */
+    /* http: REST API (src/api) and the server; streams add their routes after it */
+    {"http", app_http_init, app_http_start, app_http_stop, app_http_free, NULL},
+    /* later: outbox and sinks (durable delivery), crm, dialer */
     {"signals", NULL, app_signals_start, app_signals_stop, NULL, NULL},
 };
 

@@ -12,8 +12,12 @@
 #ifndef SB_APP_APP_H
 #define SB_APP_APP_H
 
+#include "bus/bus.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "model/model.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +26,8 @@
 typedef struct sb_app sb_app;
 typedef struct app_pbx_set app_pbx_set;
 typedef struct app_demo app_demo;
+typedef struct app_http app_http;
+typedef struct api api;
 
 typedef struct sb_subsystem {
     const char *name;
@@ -53,7 +59,22 @@ struct sb_app {
     sb_config *cfg;          /* owned; replaced on a successful reload */
     bool demo_active;        /* the simulator runs beside the daemon */
     app_demo *demo;          /* owned by the demo subsystem */
-    app_pbx_set *pbx;        /* owned by the ami subsystem */
+    app_pbx_set *pbx;        /* owned by the ami subsystem (pbx.h: app_pbx_client() etc.) */
+    /* The event core (src/app/core.c), in table order. Every handle is owned by its subsystem
+     * and valid from that subsystem's init until its free; later subsystems borrow them.
+     *   store: store_path, the SQLite file ([store] path; migrated at init)
+     *   bus:   every normalized event the model emits is published here (bus_global() = all)
+     *   model: fed by every AMI event of every PBX; resynced after every (re)login
+     *   http:  router (add routes in init or start, before requests arrive), server (listens in
+     *          start), api (auth hook and the /v1 REST handlers, src/api/api.h) */
+    char *store_path;
+    bus *bus;
+    uv_timer_t *bus_timer; /* bus window expiry */
+    model *model;
+    http_router *router;
+    http_server *http;
+    api *api;
+    app_http *http_state; /* the rest of the http subsystem (static files, config) */
     const sb_subsystem *table;
     size_t ntable;
     size_t ninited, nstarted; /* how many table entries got through init / start */

@@ -1,7 +1,10 @@
 /* pbx.c: the "ami" subsystem of the daemon: one ami_client per [pbx NAME] (see pbx.h).
  *
- * Until the model module consumes events, the daemon counts them and logs each one at debug level
- * (at info level in demo mode, so that a new user sees the calls flowing). */
+ * Every event goes to the model (app->model) and is counted and logged at debug level (at info
+ * level in demo mode, so that a new user sees the calls flowing). After every (re)login the four
+ * list actions CoreShowChannels, QueueStatus, ExtensionStateList and DeviceStateList run between
+ * model_begin_resync() and model_end_resync(): their items and Complete events are handed to the
+ * model as events, so it can tell what changed while the connection was down. */
 #include "app/pbx.h"
 
 #include "core/error.h"
@@ -18,7 +21,19 @@ typedef struct app_pbx {
     ami_client *client;
     sb_app *app;
     ami_client_state last; /* last state logged at info level */
+    /* State restore: the generation of the resync under way and how many of its list actions
+     * have not answered yet; an answer of an older generation is ignored. */
+    uint64_t resync_gen;
+    int resync_pending;
+    uint64_t resyncs_done;
 } app_pbx;
+
+/* One list action of a resync, freed by its callback. The pbx outlives it: stopping a client
+ * completes its pending actions from inside ami_client_stop(). */
+typedef struct resync_job {
+    app_pbx *p;
+    uint64_t gen;
+} resync_job;
 
 struct app_pbx_set {
     app_pbx *head;
@@ -62,6 +77,9 @@ static void on_event(ami_client *c, const ami_packet *ev, void *ud)
 {
     app_pbx *p = ud;
     p->app->pbx->events++;
+    if (p->app->model && model_handle_event(p->app->model, p->name, ev) < 0)
+        SB_WARN(LOG_SUB, "%s: model out of memory, event %.*s lost", p->name, (int)ev->name.len,
+                ev->name.ptr);
     sb_log_level lvl = p->app->demo_active ? SB_LOG_INFO : SB_LOG_DEBUG;
     if (!sb_log_enabled(lvl))
         return;
@@ -73,6 +91,70 @@ static void on_event(ami_client *c, const ami_packet *ev, void *ud)
            ev->name.ptr, chan.len ? " Channel=" : "", (int)chan.len, chan.ptr,
            queue.len ? " Queue=" : "", (int)queue.len, queue.ptr, uid.len ? " Uniqueid=" : "",
            (int)uid.len, uid.ptr);
+}
+
+/* ---- state restore ---- */
+
+static void on_list(ami_client *c, const ami_result *r, void *ud)
+{
+    resync_job *j = ud;
+    app_pbx *p = j->p;
+    bool is_current = j->gen == p->resync_gen;
+    (void)c;
+    free(j);
+    if (!is_current)
+        return;
+    model *m = p->app->model;
+    if (r->status < 0)
+        SB_WARN(LOG_SUB, "%s: state restore: a list action failed (%s); not swept", p->name,
+                sb_strerror(r->status));
+    /* The items and the Complete event are part of the action's answer, so the client does not
+     * hand them to on_event: the model gets them here. Only a list that completed is swept. */
+    for (size_t i = 0; m && i < r->nitems; i++)
+        model_handle_event(m, p->name, r->items[i]);
+    if (m && r->complete && r->status == 0)
+        model_handle_event(m, p->name, r->complete);
+    if (--p->resync_pending == 0) {
+        if (m)
+            model_end_resync(m, p->name);
+        p->resyncs_done++;
+        SB_DEBUG(LOG_SUB, "%s: state restored", p->name);
+    }
+}
+
+static void on_ready(ami_client *c, bool reconnected, void *ud)
+{
+    static const char *const lists[] = {"CoreShowChannels", "QueueStatus", "ExtensionStateList",
+                                        "DeviceStateList"};
+    app_pbx *p = ud;
+    model *m = p->app->model;
+    p->resync_gen++;
+    p->resync_pending = 0;
+    if (m)
+        model_begin_resync(m, p->name);
+    SB_DEBUG(LOG_SUB, "%s: state restore started (%s)", p->name,
+             reconnected ? "after a reconnect" : "first login");
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        ami_msg msg;
+        resync_job *j = calloc(1, sizeof *j);
+        if (!j) {
+            SB_WARN(LOG_SUB, "%s: state restore: out of memory", p->name);
+            break;
+        }
+        j->p = p;
+        j->gen = p->resync_gen;
+        ami_msg_init(&msg, "Action", lists[i]);
+        int rc = ami_client_send(c, &msg, AMI_ACTION_LIST, 0, on_list, j, NULL, 0);
+        if (rc < 0) {
+            SB_WARN(LOG_SUB, "%s: state restore: cannot send %s: %s", p->name, lists[i],
+                    sb_strerror(rc));
+            free(j);
+            continue;
+        }
+        p->resync_pending++;
+    }
+    if (p->resync_pending == 0 && m)
+        model_end_resync(m, p->name);
 }
 
 static int pbx_add(sb_app *app, const sb_config_pbx *cp)
@@ -88,8 +170,8 @@ static int pbx_add(sb_app *app, const sb_config_pbx *cp)
     if (!p->name)
         goto fail;
     app_pbx_client_config(cp, &cc);
-    /* No on_ready yet: the model will re-query state there; the client logs each login. */
-    ami_client_callbacks cbs = {.on_event = on_event, .on_state = on_state, .ud = p};
+    ami_client_callbacks cbs = {
+        .on_event = on_event, .on_state = on_state, .on_ready = on_ready, .ud = p};
     rc = ami_client_new(app->loop, &cc, &cbs, &p->client);
     if (rc < 0)
         goto fail;
@@ -114,6 +196,9 @@ static void pbx_remove(sb_app *app, app_pbx *p)
     if (*pp)
         *pp = p->next;
     app->pbx->count--;
+    /* Stopping completes the pending list actions (SB_ECANCELED) from inside the call: a new
+     * generation makes their callbacks ignore them. */
+    p->resync_gen++;
     ami_client_stop(p->client);
     ami_client_free(p->client);
     free(p->name);
@@ -216,4 +301,37 @@ size_t app_ami_count(const sb_app *app)
 uint64_t app_ami_events(const sb_app *app)
 {
     return app->pbx ? app->pbx->events : 0;
+}
+
+ami_client *app_pbx_client(const sb_app *app, const char *name)
+{
+    if (!app->pbx)
+        return NULL;
+    for (app_pbx *p = app->pbx->head; p; p = p->next)
+        if (!name || strcmp(p->name, name) == 0)
+            return p->client;
+    return NULL;
+}
+
+size_t app_pbx_list(const sb_app *app, ami_client **out, size_t max)
+{
+    size_t n = 0;
+    if (!app->pbx)
+        return 0;
+    for (app_pbx *p = app->pbx->head; p; p = p->next) {
+        if (n < max)
+            out[n] = p->client;
+        n++;
+    }
+    return n;
+}
+
+uint64_t app_pbx_resyncs(const sb_app *app, const char *name)
+{
+    if (!app->pbx)
+        return 0;
+    for (app_pbx *p = app->pbx->head; p; p = p->next)
+        if (strcmp(p->name, name) == 0)
+            return p->resyncs_done;
+    return 0;
 }

@@ -23,4 +23,12 @@ int app_ami_reload(sb_app *app, sb_config *next);
 size_t app_ami_count(const sb_app *app);
 uint64_t app_ami_events(const sb_app *app);
 
+/* The client of PBX name (borrowed, valid until the next reload or stop), or NULL when no such
+ * PBX is configured. name NULL: the first one (use with app_ami_count() == 1). */
+ami_client *app_pbx_client(const sb_app *app, const char *name);
+/* Fills out with up to max clients (borrowed, newest configured first); returns how many exist. */
+size_t app_pbx_list(const sb_app *app, ami_client **out, size_t max);
+/* How many state restores of PBX name completed (all four lists answered). */
+uint64_t app_pbx_resyncs(const sb_app *app, const char *name);
+
 #endif

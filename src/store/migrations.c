@@ -62,6 +62,18 @@ const store_migration store_migrations[] = {
      " text TEXT NOT NULL,"
      " source TEXT NOT NULL,"
      " imported_ms INTEGER NOT NULL);"},
+    {3, "api_tokens",
+     /* api_tokens: bearer tokens of the HTTP API (docs/api.md). Only the SHA-256 of a token is
+      * kept (docs/decisions/0014); revoked rows stay for audit (src/api/tokens.c reads and writes
+      * this table). */
+     "CREATE TABLE api_tokens ("
+     " id INTEGER PRIMARY KEY,"
+     " hash BLOB NOT NULL UNIQUE,"
+     " role TEXT NOT NULL,"
+     " extension TEXT NOT NULL,"
+     " name TEXT NOT NULL,"
+     " created_ms INTEGER NOT NULL,"
+     " revoked_ms INTEGER);"},
 };
 
 const int store_migrations_count = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

@@ -172,6 +172,12 @@ port = $PORT
 username = admin
 secret_env = SB_CLI_SIM_SECRET
 connect_timeout = 3s
+
+[http]
+port = 0
+
+[store]
+path = $TMP/store.db
 EOF
 export SB_CLI_SIM_SECRET=admin-secret
 

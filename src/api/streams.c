@@ -1,0 +1,768 @@
+/* streams.c: the stream routes (docs/streams.md): subscriptions that hand out stream tokens, and
+ * one agent's (or the supervisor's) stream over SSE, WebSocket and long-poll.
+ *
+ * Every transport starts the same way (docs/bus.md): a new client gets a "snapshot" event whose
+ * seq is the stream's last sequence number and then follows the stream from there; a client that
+ * names a seq (Last-Event-ID, ?lastEventId=, ?after=, or a WebSocket {"resume":SEQ}) gets every
+ * event after it from the replay window, or a "resync" event (the full state) when the window no
+ * longer reaches back that far. bus_subscribe_from() joins the replay and the live flow with no
+ * hole and no duplicate. Live events are framed once per stream (stream_hub_msg) and pushed by
+ * reference; a client whose unsent bytes pass the server's stream_max_queued is dropped by the
+ * HTTP layer with a visible reason and may resume from its last seq.
+ */
+#include "api/streams_internal.h"
+
+#include "core/error.h"
+#include "core/log.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_QUEUES 64
+#define MAX_QUEUE_NAME 128
+
+/* ---- principals ---- */
+
+/* What the auth hook of a stream route found; attached to the request. */
+typedef struct stream_auth {
+    stream_token *tok; /* NULL when a Bearer API token was used */
+    char ext[STREAM_EXT_MAX];
+    streams_role role;
+} stream_auth;
+
+static bool ext_ok(sb_slice e)
+{
+    if (e.len == 0 || e.len >= STREAM_EXT_MAX)
+        return false;
+    for (size_t i = 0; i < e.len; i++) {
+        char c = e.ptr[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '_' || c == '-' || c == '.' || c == '+' || c == '*' || c == '#'))
+            return false;
+    }
+    return true;
+}
+
+static int bearer_role(streams *s, http_request *req, sb_slice token, stream_auth *a)
+{
+    int rc;
+    if (!token.len)
+        return SB_EAUTH;
+    rc = s->cfg.bearer(s->cfg.bearer_ud, req, token, &a->role, a->ext, sizeof a->ext);
+    if (rc < 0)
+        return rc == SB_EDENIED ? SB_EDENIED : SB_EAUTH;
+    return 0;
+}
+
+/* POST /v1/agents/{ext}/subscriptions: admin, supervisor, service, or that extension's agent. */
+static int auth_subscribe_agent(http_request *req, sb_slice token, void *ud)
+{
+    stream_auth a = {0};
+    sb_slice ext = http_request_param(req, "ext");
+    int rc = bearer_role(ud, req, token, &a);
+    if (rc < 0)
+        return rc;
+    if (a.role == STREAMS_ROLE_ADMIN || a.role == STREAMS_ROLE_SUPERVISOR ||
+        a.role == STREAMS_ROLE_SERVICE)
+        return 0;
+    if (a.role == STREAMS_ROLE_AGENT && sb_slice_eq(ext, sb_slice_cstr(a.ext)))
+        return 0;
+    return SB_EDENIED;
+}
+
+/* POST /v1/subscriptions: the supervisor stream, admin and supervisor only. */
+static int auth_subscribe_global(http_request *req, sb_slice token, void *ud)
+{
+    stream_auth a = {0};
+    int rc = bearer_role(ud, req, token, &a);
+    if (rc < 0)
+        return rc;
+    return (a.role == STREAMS_ROLE_ADMIN || a.role == STREAMS_ROLE_SUPERVISOR) ? 0 : SB_EDENIED;
+}
+
+/* A stream route: ?token= (a stream token, what browsers use) or Authorization: Bearer. */
+static int auth_stream(http_request *req, sb_slice bearer, streams *s, bool global)
+{
+    stream_auth *a;
+    sb_slice qtok = http_request_query(req, "token");
+    sb_slice ext = http_request_param(req, "ext");
+    int rc = 0;
+    if (!global && !ext_ok(ext))
+        return SB_EDENIED;
+    a = calloc(1, sizeof *a);
+    if (!a)
+        return SB_ENOMEM;
+    if (qtok.len) {
+        a->tok = stream_token_find(s, qtok);
+        if (!a->tok) {
+            rc = SB_EAUTH; /* unknown or expired */
+        } else if (global != (a->tok->hub->key[0] == '\0') ||
+                   (!global && !sb_slice_eq(ext, sb_slice_cstr(a->tok->hub->key)))) {
+            rc = SB_EDENIED; /* a token of another stream */
+        }
+    } else {
+        rc = bearer_role(s, req, bearer, a);
+        if (rc == 0) {
+            bool ok = a->role == STREAMS_ROLE_ADMIN || a->role == STREAMS_ROLE_SUPERVISOR;
+            if (!global)
+                ok = ok || a->role == STREAMS_ROLE_SERVICE ||
+                     (a->role == STREAMS_ROLE_AGENT && sb_slice_eq(ext, sb_slice_cstr(a->ext)));
+            rc = ok ? 0 : SB_EDENIED;
+        }
+    }
+    if (rc < 0) {
+        free(a);
+        return rc;
+    }
+    http_request_set_user(req, a, free);
+    return 0;
+}
+
+static int auth_stream_agent(http_request *req, sb_slice bearer, void *ud)
+{
+    return auth_stream(req, bearer, ud, false);
+}
+
+static int auth_stream_global(http_request *req, sb_slice bearer, void *ud)
+{
+    return auth_stream(req, bearer, ud, true);
+}
+
+/* ---- messages ---- */
+
+static void fmt_time(int64_t ms, char out[32])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+/* {"seq":at,"type":"snapshot"|"resync","time":...,"details":state}: the seq is the stream's last
+ * one, so a client that resumes from it continues right after the state it holds. Returns owned
+ * text (free) or NULL. */
+static char *state_event(streams *s, stream_hub *h, const char *type, uint64_t at)
+{
+    char t[32];
+    json_t *o, *snap;
+    char *text;
+    snap = s->cfg.model ? model_snapshot_json(s->cfg.model, *h->key ? h->key : NULL) : NULL;
+    if (!snap)
+        snap = json_object();
+    fmt_time(streams_now(s), t);
+    o = json_pack("{s:I,s:s,s:s,s:o}", "seq", (json_int_t)at, "type", type, "time", t, "details",
+                  snap);
+    if (!o)
+        return NULL;
+    if (strcmp(type, "resync") == 0)
+        json_object_set_new(o, "reason", json_string("beyond the replay window"));
+    text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return text;
+}
+
+/* ---- SSE and WebSocket clients ---- */
+
+typedef struct client {
+    streams *s;
+    stream_hub *hub;
+    stream_token *tok;
+    http_stream *hs;
+    bus_sub *sub;
+    uint64_t last;     /* last seq pushed */
+    bool started;      /* snapshot or resume done */
+    bool closed;       /* on_close ran */
+    uv_timer_t *timer; /* WebSocket resume wait */
+} client;
+
+static void client_entry(void *ud, const bus_entry *e)
+{
+    client *c = ud;
+    http_msg *m = stream_hub_msg(c->hub, e);
+    int rc = m ? http_stream_push(c->hs, m) : SB_ENOMEM;
+    c->s->st.pushes++;
+    if (rc == 0) {
+        c->last = e->seq;
+        return;
+    }
+    /* Dropped (slow consumer: the client sees "slow consumer" and on_close follows) or gone. */
+    if (rc == SB_ETOOBIG)
+        c->s->st.overflows++;
+    else if (rc == SB_ENOMEM)
+        http_stream_close(c->hs, 1011, "out of memory");
+    bus_unsubscribe(c->sub);
+    c->sub = NULL;
+}
+
+static int send_state(client *c, const char *type, uint64_t at)
+{
+    char id[24];
+    int n = snprintf(id, sizeof id, "%" PRIu64, at);
+    char *text = state_event(c->s, c->hub, type, at);
+    http_msg *m;
+    int rc;
+    if (!text)
+        return SB_ENOMEM;
+    m = http_msg_new((sb_slice){id, (size_t)n}, (sb_slice){NULL, 0}, sb_slice_cstr(text));
+    free(text);
+    if (!m)
+        return SB_ENOMEM;
+    rc = http_stream_push(c->hs, m);
+    http_msg_unref(m);
+    if (rc == 0) {
+        c->last = at;
+        if (type[0] == 's')
+            c->s->st.snapshots++;
+        else
+            c->s->st.resyncs++;
+    }
+    return rc;
+}
+
+/* Starts the flow: after == NULL -> snapshot then live; else replay after *after then live, or
+ * resync then live when *after is outside the window. */
+static void client_begin(client *c, const uint64_t *after)
+{
+    bus_stream *bs = c->hub->bs;
+    int rc;
+    c->started = true;
+    if (c->timer)
+        uv_timer_stop(c->timer);
+    if (after) {
+        rc = bus_subscribe_from(bs, *after, client_entry, c, &c->sub);
+        if (rc == 0) {
+            c->s->st.resumes++;
+            return;
+        }
+        if (rc != BUS_GAP)
+            goto fail;
+        uint64_t at = bus_stream_last_seq(bs);
+        if (send_state(c, "resync", at) < 0)
+            return;
+        rc = bus_subscribe_from(bs, at, client_entry, c, &c->sub);
+    } else {
+        uint64_t at = bus_stream_last_seq(bs);
+        if (send_state(c, "snapshot", at) < 0)
+            return;
+        rc = bus_subscribe_from(bs, at, client_entry, c, &c->sub);
+    }
+    if (rc == 0)
+        return;
+fail:
+    http_stream_close(c->hs, 1011, "cannot follow the stream");
+}
+
+static void client_free(client *c)
+{
+    free(c->timer);
+    free(c);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    client_free(h->data);
+}
+
+static void client_on_close(http_stream *hs, int reason, void *ud)
+{
+    client *c = ud;
+    (void)hs;
+    (void)reason;
+    c->closed = true;
+    bus_unsubscribe(c->sub);
+    c->sub = NULL;
+    if (c->tok)
+        stream_token_detach(c->s, c->tok);
+    stream_hub_put(c->hub);
+    if (c->s->st.clients)
+        c->s->st.clients--;
+    if (c->timer) {
+        c->timer->data = c;
+        uv_close((uv_handle_t *)c->timer, on_timer_closed);
+    } else {
+        client_free(c);
+    }
+}
+
+static void on_resume_wait(uv_timer_t *t)
+{
+    client *c = t->data;
+    if (!c->started && !c->closed)
+        client_begin(c, NULL);
+}
+
+/* A WebSocket client's message: {"resume":SEQ} (or {"resume":null}: start with a snapshot) before
+ * the flow began; anything else is ignored. */
+static void client_on_message(http_stream *hs, sb_slice text, void *ud)
+{
+    client *c = ud;
+    json_t *j, *r;
+    (void)hs;
+    if (c->started || c->closed)
+        return;
+    j = json_loadb(text.ptr, text.len, 0, NULL);
+    r = j ? json_object_get(j, "resume") : NULL;
+    if (r && json_is_integer(r) && json_integer_value(r) >= 0) {
+        uint64_t after = (uint64_t)json_integer_value(r);
+        client_begin(c, &after);
+    } else if (r && json_is_null(r)) {
+        client_begin(c, NULL);
+    }
+    json_decref(j);
+}
+
+/* The resume point of a request: Last-Event-ID, ?lastEventId=, ?after=. 1 found, 0 none,
+ * SB_EINVAL malformed. */
+static int resume_point(http_request *req, bool sse, uint64_t *out)
+{
+    sb_slice v = sse ? http_request_last_event_id(req) : (sb_slice){NULL, 0};
+    long long n;
+    if (!v.len && sse)
+        v = http_request_query(req, "lastEventId");
+    if (!v.len)
+        v = http_request_query(req, "after");
+    if (!v.len)
+        return 0;
+    if (sb_slice_to_ll(v, &n) < 0 || n < 0)
+        return SB_EINVAL;
+    *out = (uint64_t)n;
+    return 1;
+}
+
+/* Finds (or, for a Bearer client, opens) the hub of a stream request, and holds hub and token. */
+static int request_hub(streams *s, http_request *req, bool global, stream_hub **hub,
+                       stream_token **tok)
+{
+    stream_auth *a = http_request_user(req);
+    char ext[STREAM_EXT_MAX] = "";
+    int rc;
+    *tok = a ? a->tok : NULL;
+    if (*tok) {
+        *hub = (*tok)->hub;
+        (*hub)->refs++;
+        stream_token_attach(*tok);
+        return 0;
+    }
+    if (!global)
+        sb_slice_copy(http_request_param(req, "ext"), ext, sizeof ext);
+    rc = stream_hub_get(s, ext, hub);
+    return rc;
+}
+
+static void release_hub(streams *s, stream_hub *hub, stream_token *tok)
+{
+    if (tok)
+        stream_token_detach(s, tok);
+    stream_hub_put(hub);
+}
+
+static void handle_stream(http_request *req, streams *s, bool global, bool ws)
+{
+    static const http_stream_callbacks cbs = {client_on_message, client_on_close};
+    uint64_t after = 0;
+    int has_after = resume_point(req, !ws, &after);
+    client *c;
+    if (has_after < 0) {
+        http_respond_error(req, 400, "bad_request", "the resume point must be a sequence number");
+        return;
+    }
+    c = calloc(1, sizeof *c);
+    if (!c || request_hub(s, req, global, &c->hub, &c->tok) < 0) {
+        free(c);
+        http_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    c->s = s;
+    if (ws && !has_after) {
+        c->timer = malloc(sizeof *c->timer);
+        if (!c->timer || uv_timer_init(s->cfg.loop, c->timer) < 0) {
+            release_hub(s, c->hub, c->tok);
+            client_free(c);
+            http_respond_error(req, 500, "internal", "out of memory");
+            return;
+        }
+        c->timer->data = c;
+    }
+    c->hs = ws ? http_ws_accept(req, &cbs, c) : http_sse_start(req, &cbs, c);
+    if (!c->hs) { /* answered already; no callback will run */
+        release_hub(s, c->hub, c->tok);
+        if (c->timer) {
+            uv_close((uv_handle_t *)c->timer, on_timer_closed);
+        } else {
+            client_free(c);
+        }
+        return;
+    }
+    s->st.clients++;
+    if (has_after)
+        client_begin(c, &after);
+    else if (ws)
+        uv_timer_start(c->timer, on_resume_wait, s->cfg.ws_resume_wait_ms, 0);
+    else
+        client_begin(c, NULL);
+}
+
+static void h_sse_agent(http_request *req, void *ud)
+{
+    handle_stream(req, ud, false, false);
+}
+static void h_sse_global(http_request *req, void *ud)
+{
+    handle_stream(req, ud, true, false);
+}
+static void h_ws_agent(http_request *req, void *ud)
+{
+    handle_stream(req, ud, false, true);
+}
+static void h_ws_global(http_request *req, void *ud)
+{
+    handle_stream(req, ud, true, true);
+}
+
+/* ---- long-poll ---- */
+
+typedef struct poller {
+    streams *s;
+    http_request *req;
+    stream_hub *hub;
+    stream_token *tok;
+    bus_sub *sub;
+    sb_buf body; /* {"events":[ ... */
+    size_t n;
+    uint64_t last;
+} poller;
+
+static void poller_free(poller *p)
+{
+    bus_unsubscribe(p->sub);
+    release_hub(p->s, p->hub, p->tok);
+    sb_buf_free(&p->body);
+    free(p);
+}
+
+static void poll_collect(void *ud, const bus_entry *e)
+{
+    poller *p = ud;
+    size_t before = p->body.len;
+    if (p->n >= p->s->cfg.poll_max_events)
+        return;
+    if ((p->n && sb_buf_puts(&p->body, ",") < 0) || bus_entry_format(e, &p->body) < 0) {
+        p->body.len = before;
+        return;
+    }
+    p->n++;
+    p->last = e->seq;
+}
+
+static void poll_answer(poller *p)
+{
+    if (sb_buf_printf(&p->body, "],\"last\":%" PRIu64 "}", p->last) < 0)
+        http_respond_error(p->req, 500, "internal", "out of memory");
+    else
+        http_respond(p->req, 200, "application/json", NULL, 0,
+                     (sb_slice){p->body.data, p->body.len});
+}
+
+/* A held poll: the first live event answers it (the caller polls again from "last"). */
+static void poll_live(void *ud, const bus_entry *e)
+{
+    poller *p = ud;
+    poll_collect(p, e);
+    if (p->s->st.polls_held)
+        p->s->st.polls_held--;
+    poll_answer(p);
+    poller_free(p); /* unsubscribing inside the delivery is allowed */
+}
+
+static void poll_on_hold(http_request *req, int reason, void *ud)
+{
+    poller *p = ud;
+    (void)req;
+    if (p->s->st.polls_held)
+        p->s->st.polls_held--;
+    if (reason == SB_ETIMEDOUT)
+        poll_answer(p);
+    poller_free(p);
+}
+
+static int poll_state(poller *p, const char *type, uint64_t at)
+{
+    char *text = state_event(p->s, p->hub, type, at);
+    int rc;
+    if (!text)
+        return SB_ENOMEM;
+    rc = sb_buf_puts(&p->body, text);
+    free(text);
+    p->n = 1;
+    p->last = at;
+    if (type[0] == 's')
+        p->s->st.snapshots++;
+    else
+        p->s->st.resyncs++;
+    return rc;
+}
+
+static void handle_poll(http_request *req, streams *s, bool global)
+{
+    long long timeout_s = 25;
+    uint64_t after = 0;
+    int has_after = resume_point(req, false, &after), rc;
+    poller *p;
+    rc = http_request_query_ll(req, "timeout", &timeout_s);
+    if (has_after < 0 || (rc < 0 && rc != SB_ENOTFOUND) || timeout_s < 0) {
+        http_respond_error(req, 400, "bad_request",
+                           "after must be a sequence number and timeout a number of seconds");
+        return;
+    }
+    if ((uint64_t)timeout_s * 1000 > s->cfg.poll_max_timeout_ms)
+        timeout_s = s->cfg.poll_max_timeout_ms / 1000;
+    p = calloc(1, sizeof *p);
+    if (!p || request_hub(s, req, global, &p->hub, &p->tok) < 0) {
+        free(p);
+        http_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    p->s = s;
+    p->req = req;
+    p->last = after;
+    sb_buf_init(&p->body, 64u << 20);
+    rc = sb_buf_puts(&p->body, "{\"events\":[");
+    if (rc == 0 && !has_after) {
+        rc = poll_state(p, "snapshot", bus_stream_last_seq(p->hub->bs));
+    } else if (rc == 0) {
+        rc = bus_replay(p->hub->bs, after, poll_collect, p);
+        if (rc == BUS_GAP)
+            rc = poll_state(p, "resync", bus_stream_last_seq(p->hub->bs));
+        else if (p->n)
+            s->st.resumes++;
+    }
+    if (rc < 0) {
+        http_respond_error(req, 500, "internal", "out of memory");
+        poller_free(p);
+        return;
+    }
+    if (p->n || timeout_s == 0) {
+        poll_answer(p);
+        poller_free(p);
+        return;
+    }
+    /* Nothing newer: wait for the next event of the stream (replay found none, so the live
+     * subscription starts exactly after `after`). */
+    p->sub = bus_subscribe(p->hub->bs, poll_live, p);
+    if (!p->sub || http_request_hold(req, (uint32_t)timeout_s * 1000, poll_on_hold, p) < 0) {
+        http_respond_error(req, 500, "internal", "cannot hold the request");
+        poller_free(p);
+        return;
+    }
+    s->st.polls_held++;
+}
+
+static void h_poll_agent(http_request *req, void *ud)
+{
+    handle_poll(req, ud, false);
+}
+static void h_poll_global(http_request *req, void *ud)
+{
+    handle_poll(req, ud, true);
+}
+
+/* ---- subscriptions ---- */
+
+/* Appends base_url (http -> ws for WebSocket) and the path. */
+static json_t *url(streams *s, bool ws, const char *path, const char *token)
+{
+    sb_buf b;
+    json_t *j;
+    const char *base = s->base_url ? s->base_url : "";
+    sb_buf_init(&b, 4096);
+    if (ws && strncmp(base, "http", 4) == 0)
+        sb_buf_printf(&b, "ws%s", base + 4);
+    else
+        sb_buf_puts(&b, base);
+    sb_buf_printf(&b, "%s?token=%s", path, token);
+    j = b.data ? json_string(b.data) : NULL;
+    sb_buf_free(&b);
+    return j;
+}
+
+static void subscribe(http_request *req, streams *s, bool global)
+{
+    char ext[STREAM_EXT_MAX] = "", token[STREAM_TOKEN_CHARS + 1], t[32], path[160];
+    const char *queues[MAX_QUEUES];
+    size_t nq = 0;
+    int64_t expires;
+    json_t *body = NULL, *q, *out = NULL, *qa;
+    int rc;
+    if (!global) {
+        sb_slice e = http_request_param(req, "ext");
+        if (!ext_ok(e)) {
+            http_respond_error(req, 400, "bad_request", "not an extension");
+            return;
+        }
+        sb_slice_copy(e, ext, sizeof ext);
+    }
+    if (http_request_body(req).len) {
+        body = http_request_json(req);
+        if (!body)
+            return; /* answered 400 */
+        q = json_object_get(body, "queues");
+        if (!json_is_object(body) || (q && !json_is_array(q) && !json_is_null(q)) ||
+            json_array_size(q) > MAX_QUEUES) {
+            http_respond_error(req, 400, "bad_request",
+                               "the body is {\"queues\":[names]} with at most 64 queues");
+            goto out;
+        }
+        for (size_t i = 0; i < json_array_size(q); i++) {
+            const char *name = json_string_value(json_array_get(q, i));
+            if (!name || !*name || strlen(name) > MAX_QUEUE_NAME) {
+                http_respond_error(req, 400, "bad_request", "a queue name is a non-empty string");
+                goto out;
+            }
+            queues[nq++] = name;
+        }
+        if (global && nq) {
+            http_respond_error(req, 400, "bad_request",
+                               "the supervisor stream has every queue already");
+            goto out;
+        }
+    }
+    rc = stream_token_issue(s, global ? NULL : ext, queues, nq, token, &expires);
+    if (rc == SB_ETOOBIG) {
+        http_respond_error(req, 503, "unavailable", "too many stream tokens");
+        goto out;
+    }
+    if (rc < 0) {
+        http_respond_error(req, 500, "internal", "out of memory");
+        goto out;
+    }
+    fmt_time(expires, t);
+    qa = json_array();
+    for (size_t i = 0; i < nq; i++)
+        json_array_append_new(qa, json_string(queues[i]));
+    if (global)
+        snprintf(path, sizeof path, "/v1/stream");
+    else
+        snprintf(path, sizeof path, "/v1/agents/%s/stream", ext);
+    out = json_pack("{s:s,s:s,s:I,s:o*,s:o}", "token", token, "expiresAt", t, "expiresIn",
+                    (json_int_t)(s->cfg.token_ttl_ms / 1000), "extension",
+                    global ? json_null() : json_string(ext), "queues", qa);
+    if (out) {
+        char wpath[176], ppath[176];
+        snprintf(wpath, sizeof wpath, "%s/ws", path);
+        snprintf(ppath, sizeof ppath, "%s/poll", path);
+        json_object_set_new(out, "urls",
+                            json_pack("{s:o,s:o,s:o}", "sse", url(s, false, path, token),
+                                      "websocket", url(s, true, wpath, token), "longPoll",
+                                      url(s, false, ppath, token)));
+    }
+    sodium_memzero(token, sizeof token);
+    http_respond_json(req, 201, out);
+out:
+    json_decref(body);
+}
+
+static void h_subscribe_agent(http_request *req, void *ud)
+{
+    subscribe(req, ud, false);
+}
+static void h_subscribe_global(http_request *req, void *ud)
+{
+    subscribe(req, ud, true);
+}
+
+/* ---- lifecycle ---- */
+
+static void on_sweep(uv_timer_t *t)
+{
+    stream_sweep(t->data);
+}
+
+int streams_new(const streams_config *cfg, streams **out)
+{
+    streams *s;
+    *out = NULL;
+    if (!cfg || !cfg->loop || !cfg->bus || !cfg->model || !cfg->bearer)
+        return SB_EINVAL;
+    if (sodium_init() < 0)
+        return SB_ENOMEM;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return SB_ENOMEM;
+    s->cfg = *cfg;
+    if (!s->cfg.token_ttl_ms)
+        s->cfg.token_ttl_ms = 300000;
+    if (!s->cfg.ws_resume_wait_ms)
+        s->cfg.ws_resume_wait_ms = 1000;
+    if (!s->cfg.poll_max_timeout_ms)
+        s->cfg.poll_max_timeout_ms = 60000;
+    if (!s->cfg.poll_max_events)
+        s->cfg.poll_max_events = 1000;
+    if (!s->cfg.max_tokens)
+        s->cfg.max_tokens = 100000;
+    if (cfg->base_url) {
+        s->base_url = strdup(cfg->base_url);
+        if (!s->base_url) {
+            free(s);
+            return SB_ENOMEM;
+        }
+    }
+    s->cfg.base_url = s->base_url;
+    sb_strmap_init(&s->hubs);
+    sb_strmap_init(&s->tokens);
+    if (uv_timer_init(cfg->loop, &s->sweep) == 0) {
+        s->timer_open = true;
+        s->sweep.data = s;
+        uv_timer_start(&s->sweep, on_sweep, 10000, 10000);
+        uv_unref((uv_handle_t *)&s->sweep);
+    }
+    *out = s;
+    return 0;
+}
+
+int streams_add_routes(streams *s, http_router *r)
+{
+    const http_route routes[] = {
+        {"POST", "/v1/agents/{ext}/subscriptions", h_subscribe_agent, s, auth_subscribe_agent, s},
+        {"POST", "/v1/subscriptions", h_subscribe_global, s, auth_subscribe_global, s},
+        {"GET", "/v1/agents/{ext}/stream", h_sse_agent, s, auth_stream_agent, s},
+        {"GET", "/v1/agents/{ext}/stream/ws", h_ws_agent, s, auth_stream_agent, s},
+        {"GET", "/v1/agents/{ext}/stream/poll", h_poll_agent, s, auth_stream_agent, s},
+        {"GET", "/v1/stream", h_sse_global, s, auth_stream_global, s},
+        {"GET", "/v1/stream/ws", h_ws_global, s, auth_stream_global, s},
+        {"GET", "/v1/stream/poll", h_poll_global, s, auth_stream_global, s},
+    };
+    return http_router_add_table(r, routes, sizeof routes / sizeof routes[0]);
+}
+
+static void on_sweep_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void streams_stop(streams *s)
+{
+    if (s && s->timer_open) {
+        s->timer_open = false;
+        uv_close((uv_handle_t *)&s->sweep, on_sweep_closed);
+    }
+}
+
+void streams_free(streams *s)
+{
+    if (!s)
+        return;
+    stream_tokens_free_all(s);
+    free(s->base_url);
+    free(s);
+}
+
+void streams_get_stats(const streams *s, streams_stats *out)
+{
+    *out = s->st;
+    out->tokens_live = (uint32_t)sb_strmap_count(&s->tokens);
+}
