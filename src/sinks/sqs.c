@@ -28,6 +28,10 @@ struct sink_sqs {
     bool is_fifo;
     size_t max_request_bytes, max_message_bytes;
     long timeout_ms;
+    bool is_size_known;      /* configured, or asked already */
+    bool is_asking;          /* GetQueueAttributes in flight */
+    bool is_freed;           /* ops.free came while it was: the answer frees */
+    struct sqs_job *waiting; /* the first delivery, waiting for the answer */
 };
 
 typedef struct sqs_job {
@@ -314,6 +318,60 @@ fail_sent:
     job_finish(j);
 }
 
+static void sqs_free(void *impl);
+
+/* The queue's MaximumMessageSize (a string in the JSON answer), asked once, by the first
+ * delivery, which then goes on. */
+static void on_attributes(const httpc_resp *r, void *ud)
+{
+    sink_sqs *q = ud;
+    sqs_job *j = q->waiting;
+    q->is_asking = false;
+    q->waiting = NULL;
+    if (q->is_freed) {
+        sqs_free(q);
+        return;
+    }
+    if (r->err == 0 && r->status == 200) {
+        json_t *root = json_loadb(r->body.ptr, r->body.len, 0, NULL);
+        const char *v = json_string_value(
+            json_object_get(json_object_get(root, "Attributes"), "MaximumMessageSize"));
+        long long n = v ? strtoll(v, NULL, 10) : 0;
+        if (n >= 1024 && n <= 1024 * 1024) {
+            q->max_message_bytes = (size_t)n;
+            SB_DEBUG(SUB, "%s: MaximumMessageSize %lld", q->queue_url, n);
+        }
+        json_decref(root);
+    } else {
+        SB_WARN(SUB, "%s: GetQueueAttributes failed (%s): assuming %zu-byte messages", q->queue_url,
+                r->err ? r->error : "HTTP error", q->max_message_bytes);
+    }
+    if (j)
+        send_next(j);
+}
+
+static void ask_attributes(sink_sqs *q)
+{
+    sb_buf body;
+    httpc_aws a;
+    const char *hdrs[] = {"X-Amz-Target: AmazonSQS.GetQueueAttributes",
+                          "Content-Type: application/x-amz-json-1.0", NULL};
+    sb_buf_init(&body, 8192);
+    if (sb_buf_puts(&body, "{\"QueueUrl\":") == 0 && sink_json_str(&body, q->queue_url) == 0 &&
+        sb_buf_puts(&body, ",\"AttributeNames\":[\"MaximumMessageSize\"]}") == 0 &&
+        httpc_request(q->base.http,
+                      &(httpc_req){.method = "POST",
+                                   .url = q->endpoint,
+                                   .headers = hdrs,
+                                   .body = {body.data, body.len},
+                                   .timeout_ms = q->timeout_ms,
+                                   .max_body = 16384,
+                                   .aws = sink_aws_sign(&q->aws, "sqs", &a)},
+                      on_attributes, q) == 0)
+        q->is_asking = true;
+    sb_buf_free(&body);
+}
+
 static int sqs_deliver(void *impl, const outbox_event *const *batch, size_t n, outbox_done_cb done,
                        outbox_delivery *d)
 {
@@ -331,6 +389,15 @@ static int sqs_deliver(void *impl, const outbox_event *const *batch, size_t n, o
         free(j);
         return SB_ENOMEM;
     }
+    if (!q->is_size_known && !q->is_asking) {
+        /* the first delivery waits for the queue's message size (asked once) */
+        q->is_size_known = true;
+        ask_attributes(q);
+        if (q->is_asking) {
+            q->waiting = j;
+            return 0;
+        }
+    }
     send_next(j);
     return 0;
 }
@@ -345,6 +412,10 @@ static void sqs_free(void *impl)
     sink_sqs *q = impl;
     if (!q)
         return;
+    if (q->is_asking) {
+        q->is_freed = true; /* on_attributes frees */
+        return;
+    }
     sink_filter_free(&q->base.filter);
     sink_aws_free(&q->aws);
     free(q->queue_url);
@@ -402,6 +473,7 @@ int sink_sqs_new(httpc *http, const sink_sqs_config *cfg, sink_sqs **out)
     q->max_request_bytes = cfg->max_request_bytes ? cfg->max_request_bytes : 1024 * 1024;
     q->max_message_bytes = cfg->max_message_bytes ? cfg->max_message_bytes : 256 * 1024;
     q->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
+    q->is_size_known = cfg->max_message_bytes != 0;
     *out = q;
     return 0;
 fail:

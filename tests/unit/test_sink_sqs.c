@@ -29,8 +29,15 @@ static void handler(rx_server *s, const rx_request *req, rx_reply *rep, void *ud
     size_t i;
     sb_buf ok, failed;
     const char *q = json_string_value(json_object_get(root, "QueueUrl"));
+    char target[64] = "";
     (void)s;
     (void)ud;
+    rx_header(req, "X-Amz-Target", target, sizeof target);
+    if (!strcmp(target, "AmazonSQS.GetQueueAttributes")) {
+        rep->body = "{\"Attributes\":{\"MaximumMessageSize\":\"1024\"}}";
+        json_decref(root);
+        return;
+    }
     entries = json_object_get(root, "Entries");
     if (q && strstr(q, "throttled")) {
         rep->status = 400;
@@ -169,15 +176,16 @@ static sink_sqs *make(const char *queue, size_t max_msg)
     char url[256];
     sink_sqs *q = NULL;
     snprintf(url, sizeof url, "https://sqs.eu-west-1.amazonaws.com/123456789012/%s", queue);
-    assert_int_equal(sink_sqs_new(http,
-                                  &(sink_sqs_config){.queue_url = url,
-                                                     .endpoint = srv->url_base,
-                                                     .region = "eu-west-1",
-                                                     .access_key = "AKIDSQS",
-                                                     .secret_key = "sqs-secret",
-                                                     .max_message_bytes = max_msg},
-                                  &q),
-                     0);
+    assert_int_equal(
+        sink_sqs_new(http,
+                     &(sink_sqs_config){.queue_url = url,
+                                        .endpoint = srv->url_base,
+                                        .region = "eu-west-1",
+                                        .access_key = "AKIDSQS",
+                                        .secret_key = "sqs-secret",
+                                        .max_message_bytes = max_msg ? max_msg : 256 * 1024},
+                     &q),
+        0);
     return q;
 }
 
@@ -348,6 +356,50 @@ static void test_oversized_message_is_dead(void **state)
     sink_sqs_ops.free(q);
 }
 
+/* Without max_message_size the first delivery asks the queue (GetQueueAttributes) and waits. */
+static void test_message_size_read_from_the_queue(void **state)
+{
+    evset s = {0};
+    fake_delivery f = {0}, f2 = {0};
+    char big[2048], v[64];
+    sigv4_info info;
+    json_t *root;
+    sink_sqs *q = NULL;
+    (void)state;
+    assert_int_equal(
+        sink_sqs_new(http,
+                     &(sink_sqs_config){.queue_url = "https://sqs.eu-west-1.amazonaws.com/1/small",
+                                        .endpoint = srv->url_base,
+                                        .region = "eu-west-1",
+                                        .access_key = "AKIDSQS",
+                                        .secret_key = "sqs-secret"},
+                     &q),
+        0);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(srv->nreqs, 0); /* nothing at creation (config check builds sinks too) */
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    ev_add(&s, big, "L");
+    ev_add(&s, "fine", "L");
+    run(q, &s, &f);
+    assert_int_equal(f.res[0].verdict, OUTBOX_DEAD); /* 2 KiB > the queue's 1024 */
+    assert_int_equal(f.res[1].verdict, OUTBOX_OK);
+    assert_int_equal(srv->nreqs, 2);
+    assert_true(rx_header(&srv->reqs[0], "X-Amz-Target", v, sizeof v));
+    assert_string_equal(v, "AmazonSQS.GetQueueAttributes");
+    if (!sigv4_verify(&srv->reqs[0], "sqs-secret", &info))
+        fail_msg("%s", info.why);
+    root = json_loads(srv->reqs[0].body, 0, NULL);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(root, "AttributeNames"), 0)),
+        "MaximumMessageSize");
+    json_decref(root);
+    /* asked once only */
+    run(q, &s, &f2);
+    assert_int_equal(srv->nreqs, 3);
+    sink_sqs_ops.free(q);
+}
+
 static void test_bad_config(void **state)
 {
     sink_sqs *q = (sink_sqs *)1;
@@ -370,6 +422,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_throttling_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_message_is_dead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_message_size_read_from_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
