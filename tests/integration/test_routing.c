@@ -26,7 +26,8 @@ static void test_routing_classic_table(void **state)
               "EXEC Dial PJSIP/1234567@carrier");
     rf_call(&f, "300", "66", NULL, 0, 0);
     RF_EXPECT(&f, "GET VARIABLE CALLERID(num)", "GET VARIABLE CALLERID(name)",
-              "SET VARIABLE __SB_ROUTE vm", "EXEC VoiceMail 66@default");
+              "SET VARIABLE GREETING \"say \\\"hi\\\" now\"", "SET VARIABLE __SB_ROUTE vm",
+              "EXEC VoiceMail 66@default");
     rf_call(&f, "300", "71", NULL, 0, 0);
     RF_EXPECT(&f, "GET VARIABLE CALLERID(num)", "GET VARIABLE CALLERID(name)",
               "SET VARIABLE __SB_ROUTE conf", "ANSWER", "EXEC ConfBridge room71");

@@ -101,7 +101,8 @@ static void test_routing_async_classic_table(void **state)
               "EXEC Dial PJSIP/1234567@carrier", "ASYNCAGI BREAK");
     af_call(&x, "300", "66", NULL, 0, 0);
     RF_EXPECT(&x.f, "GET VARIABLE CALLERID(num)", "GET VARIABLE CALLERID(name)",
-              "SET VARIABLE __SB_ROUTE vm", "EXEC VoiceMail 66@default", "ASYNCAGI BREAK");
+              "SET VARIABLE GREETING \"say \\\"hi\\\" now\"", "SET VARIABLE __SB_ROUTE vm",
+              "EXEC VoiceMail 66@default", "ASYNCAGI BREAK");
     af_call(&x, "5551234", "900", NULL, 0, 0);
     RF_EXPECT(&x.f, "GET VARIABLE CALLERID(num)", "GET VARIABLE CALLERID(name)",
               "SET VARIABLE __SB_ROUTE vip", "EXEC Dial PJSIP/201", "ASYNCAGI BREAK");
