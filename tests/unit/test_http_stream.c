@@ -472,12 +472,13 @@ static void test_fanout_to_many_clients(void **state)
 
 /* ---- WebSocket ---- */
 
+/* opcode | 0x100 sends the frame without FIN (a fragment that more will follow). */
 static void ws_send_frame(int fd, int opcode, const char *payload, size_t len)
 {
     unsigned char f[256];
     unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
     size_t i, h = 2;
-    f[0] = (unsigned char)(0x80 | opcode);
+    f[0] = (unsigned char)((opcode & 0x100 ? 0 : 0x80) | (opcode & 0x0f));
     if (len < 126) {
         f[1] = (unsigned char)(0x80 | len);
     } else {
@@ -564,6 +565,8 @@ typedef struct ws_out {
     size_t plen[6];
     int eof;
     char bad1[2048], bad2[2048], big_close[256];
+    char frag[64];
+    int frag_pong;
     int big_op;
 } ws_out;
 
@@ -585,6 +588,22 @@ static void ws_client(void *arg)
     ws_send_frame(fd, 1, "hello", 5);
     o->op[i] = ws_read_frame(fd, o->payload[i], 256, &o->plen[i]);
     i++;
+    /* A message in two fragments, with a ping between them (RFC 6455 5.4 allows it). */
+    ws_send_frame(fd, 0x100 | 1, "fr", 2);
+    ws_send_frame(fd, 9, "mid", 3);
+    ws_send_frame(fd, 0, "ag", 2);
+    for (int k = 0; k < 2; k++) {
+        int op;
+        size_t flen;
+        char fp[64];
+        do
+            op = ws_read_frame(fd, fp, sizeof(fp), &flen);
+        while (op == 9);
+        if (op == 10 && !strcmp(fp, "mid"))
+            o->frag_pong = 1;
+        else if (op == 1)
+            snprintf(o->frag, sizeof(o->frag), "%s", fp);
+    }
     ws_send_frame(fd, 9, "p1", 2); /* ping */
     /* Heartbeat pings (every 50 ms) may come in between: skip them. */
     do
@@ -618,6 +637,8 @@ static void test_ws_handshake_echo_ping_push_close(void **state)
     assert_non_null(strstr(o.head, "Upgrade: websocket\r\n"));
     assert_int_equal(o.op[0], 1);
     assert_string_equal(o.payload[0], "echo:hello");
+    assert_string_equal(o.frag, "echo:frag");
+    assert_int_equal(o.frag_pong, 1);
     assert_int_equal(o.op[1], 10); /* pong */
     assert_string_equal(o.payload[1], "p1");
     assert_int_equal(o.op[2], 1);
@@ -628,7 +649,7 @@ static void test_ws_handshake_echo_ping_push_close(void **state)
     assert_int_equal(o.eof, 1);
     ht_spin(&fx, 100);
     assert_int_equal(n_open, 1);
-    assert_int_equal(n_message, 2); /* "hello" and "push"; pings and close are not messages */
+    assert_int_equal(n_message, 3); /* "hello", "frag", "push"; pings and close are not messages */
     assert_int_equal(n_close, 1);
     assert_int_equal(last_reason, 0);
     stop();
