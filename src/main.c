@@ -41,6 +41,7 @@ static const char *const usage =
     "  ami action NAME [K=V ...] send one AMI action and print the answer\n"
     "  config check              check the configuration file, print a summary\n"
     "  route import|export|test  route files in the store; explain a decision\n"
+    "  token create|list|revoke  bearer tokens of the HTTP API\n"
     "  version                   print the version\n"
     "\n"
     "Every command takes --help. Documentation: docs/cli.md, docs/configuration.md.\n";
@@ -68,6 +69,8 @@ int main(int argc, char **argv)
         return cmd_config(argc - 1, argv + 1);
     if (strcmp(cmd, "route") == 0)
         return cmd_route(argc - 1, argv + 1);
+    if (strcmp(cmd, "token") == 0)
+        return cmd_token(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return cli_usage_error("switchboard", "unknown option '%s'", cmd);
     return cli_usage_error("switchboard", "unknown command '%s'", cmd);

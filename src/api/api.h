@@ -84,6 +84,9 @@ int api_tokens_reload(api *a);
 /* Tokens in the cache (tests). */
 size_t api_token_count(const api *a);
 
+/* The OpenAPI 3.1 document served at GET /v1/openapi.json (static text, *len bytes). */
+const char *api_openapi_text(size_t *len);
+
 /* Role names: "admin", "supervisor", "agent", "service". */
 const char *api_role_name(api_role r);
 /* 0 and *out, or SB_EINVAL. */

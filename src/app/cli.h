@@ -52,6 +52,7 @@ int cmd_serve(int argc, char **argv, const sb_subsystem *table, size_t ntable);
 int cmd_ami(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_route(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif
