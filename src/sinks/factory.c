@@ -357,7 +357,9 @@ int sink_from_section(uv_loop_t *loop, httpc *http, const sb_config *cfg,
                                  .timeout_ms = timeout,
                                  .filter = filter};
         if (!x.rc)
-            built(&x, sink_lambda_new(http, &lc, &l), "bad function, url, endpoint or filter");
+            built(&x, sink_lambda_new(http, &lc, &l),
+                  "bad function (a name, not an ARN: use qualifier for a version or alias), url, "
+                  "endpoint or filter");
         b.ops = &sink_lambda_ops;
         b.impl = l;
     } else if (!strcmp(kind, "nats")) {

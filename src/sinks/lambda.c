@@ -194,6 +194,10 @@ int sink_lambda_new(httpc *http, const sink_lambda_config *cfg, sink_lambda **ou
     *out = NULL;
     if (!http || !cfg || !cfg->function == !cfg->url || (cfg->function && !*cfg->function))
         return SB_EINVAL;
+    /* A name only: an ARN (or NAME:QUALIFIER) puts ':' in the path, which the Lambda API signs
+     * double-encoded while curl 7.88 signs the path as sent, so every call would be refused. */
+    if (cfg->function && strchr(cfg->function, ':'))
+        return SB_EINVAL;
     if (cfg->url && strncmp(cfg->url, "https://", 8) != 0 && strncmp(cfg->url, "http://", 7) != 0)
         return SB_EINVAL;
     if (cfg->endpoint && strncmp(cfg->endpoint, "http", 4) != 0)

@@ -34,8 +34,8 @@ typedef struct sink_lambda_config {
 extern const outbox_sink_ops sink_lambda_ops;
 
 /* Returns 0 and *out (owned: outbox_add_sink with sink_lambda_ops, or sink_lambda_ops.free), or
- * SB_EINVAL (neither or both of function/url, bad URL), SB_ECONFIG (half a key pair, no region for
- * the Invoke API or for signing), SB_ENOMEM. Borrows cfg (copied). */
+ * SB_EINVAL (neither or both of function/url, a function with ':', bad URL), SB_ECONFIG (half a key
+ * pair, no region for the Invoke API or for signing), SB_ENOMEM. Borrows cfg (copied). */
 int sink_lambda_new(httpc *http, const sink_lambda_config *cfg, sink_lambda **out);
 
 #endif

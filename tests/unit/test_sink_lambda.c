@@ -249,6 +249,12 @@ static void test_bad_config(void **state)
     assert_int_equal(
         sink_lambda_new(http, &(sink_lambda_config){.function = "f", .url = "https://x/"}, &l),
         SB_EINVAL);
+    /* a name, not an ARN */
+    assert_int_equal(
+        sink_lambda_new(
+            http, &(sink_lambda_config){.function = "arn:aws:lambda:r:1:function:f", .region = "r"},
+            &l),
+        SB_EINVAL);
     /* the Invoke API needs a region */
     assert_int_equal(sink_lambda_new(http, &(sink_lambda_config){.function = "f"}, &l), SB_ECONFIG);
 }
