@@ -192,6 +192,9 @@ static int split_sections(pctx *c, const char *text, size_t len, psec **out, siz
         size_t kn = (size_t)(eq - p), vn = n - kn - 1;
         trim(&k, &kn);
         trim(&v, &vn);
+        /* `key =; note` is a comment too (the export writes "key = value"). */
+        if (vn && v[0] == ';')
+            vn = 0;
         if (kn == 0) {
             rc = perr(c, line, &secs[nsecs - 1], NULL, "empty key");
             goto fail;
