@@ -4,6 +4,7 @@
  * top to bottom, and on SIGTERM stop then free bottom to top (app.h states the contract of each
  * call). A new module adds one line in its place; nothing else needs to know about it.
  */
+#include "api/streams_app.h"
 #include "app/app.h"
 #include "app/cli.h"
 #include "app/core.h"
@@ -28,6 +29,7 @@ static const sb_subsystem subsystems[] = {
      app_routing_reload},
     /* http: REST API (src/api) and the server; streams add their routes after it */
     {"http", app_http_init, app_http_start, app_http_stop, app_http_free, NULL},
+    {"streams", app_streams_init, NULL, app_streams_stop, app_streams_free, NULL},
     /* later: outbox and sinks (durable delivery), crm, dialer */
     {"signals", NULL, app_signals_start, app_signals_stop, NULL, NULL},
 };
