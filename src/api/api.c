@@ -172,10 +172,10 @@ static const struct {
     {"GET", "/v1/queues/{name}", api_get_queue, API_ALL_ROLES, NULL},
     {"POST", "/v1/queues/{name}/members/{interface}", api_member_add, R_ADMIN | R_SUP, NULL},
     {"DELETE", "/v1/queues/{name}/members/{interface}", api_member_remove, R_ADMIN | R_SUP, NULL},
-    {"POST", "/v1/queues/{name}/members/{interface}/pause", api_member_pause, API_ALL_ROLES,
-     "interface"},
-    {"POST", "/v1/queues/{name}/members/{interface}/unpause", api_member_unpause, API_ALL_ROLES,
-     "interface"},
+    {"POST", "/v1/queues/{name}/members/{interface}/pause", api_member_pause,
+     R_ADMIN | R_SUP | R_AGENT, "interface"},
+    {"POST", "/v1/queues/{name}/members/{interface}/unpause", api_member_unpause,
+     R_ADMIN | R_SUP | R_AGENT, "interface"},
     {"GET", "/v1/agents/{extension}", api_get_agent, API_ALL_ROLES, "extension"},
 };
 
