@@ -6,6 +6,7 @@
  * model_begin_resync() and model_end_resync(): their items and Complete events are handed to the
  * model as events, so it can tell what changed while the connection was down. */
 #include "app/pbx.h"
+#include "app/routing.h"
 
 #include "core/error.h"
 #include "core/log.h"
@@ -77,6 +78,7 @@ static void on_event(ami_client *c, const ami_packet *ev, void *ud)
 {
     app_pbx *p = ud;
     p->app->pbx->events++;
+    app_routing_ami_event(p->app, c, ev); /* AsyncAGI calls (routing) */
     if (p->app->model && model_handle_event(p->app->model, p->name, ev) < 0)
         SB_WARN(LOG_SUB, "%s: model out of memory, event %.*s lost", p->name, (int)ev->name.len,
                 ev->name.ptr);

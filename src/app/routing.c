@@ -3,12 +3,14 @@
  * the routing engine drives. Without an [agi] section the subsystem stays off, so a daemon that
  * does no routing never listens on 4573.
  *
- * sb_app has no slot for this subsystem yet, so its state is one file-static pointer (the daemon
- * runs one app); decisions are logged by the runner and reported through on_decided, which is
- * where the bus will take them once the daemon has one.
+ * sb_app has no slot for this subsystem, so its state is one file-static pointer (the daemon runs
+ * one app). Every decision is published on the bus as a `route.decided` event. AsyncAGI calls
+ * arrive on the PBX connections: src/app/pbx.c hands every AMI event to app_routing_ami_event().
  */
 #include "app/routing.h"
 
+#include "agi/async.h"
+#include "bus/bus.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "net/httpc.h"
@@ -25,6 +27,8 @@
 #define MAX_PEERS 32
 
 typedef struct app_routing {
+    sb_app *app;
+    agi_async *async;
     route_engine *engine;
     route_fastagi *fa;
     httpc *http;
@@ -39,7 +43,20 @@ static void on_decided(const route_decided *d, void *ud)
 {
     app_routing *r = ud;
     r->decided++;
-    (void)d;
+    if (!r->app->bus)
+        return;
+    json_t *j = route_decided_json(d);
+    bus_event *ev = j ? bus_event_new(j) : NULL;
+    if (!ev || bus_publish(r->app->bus, ev, NULL) < 0)
+        SB_WARN(SUB, "bus out of memory: route.decided not published");
+    bus_event_unref(ev);
+}
+
+void app_routing_ami_event(sb_app *app, ami_client *c, const ami_packet *ev)
+{
+    (void)app;
+    if (g_routing && g_routing->async)
+        agi_async_on_event(g_routing->async, c, ev);
 }
 
 static const char *store_path(const sb_config *cfg)
@@ -127,6 +144,7 @@ void app_routing_free(sb_app *app)
     if (!r)
         return;
     route_fastagi_free(r->fa);
+    agi_async_free(r->async);
     if (r->http)
         httpc_free(r->http);
     if (r->engine && route_engine_active(r->engine) == 0)
@@ -151,6 +169,7 @@ int app_routing_init(sb_app *app)
         return rc;
     }
     g_routing = r;
+    r->app = app;
     agi_server_config sc = {.port = -1};
     route_engine_config ec = {.loop = app->loop, .on_decided = on_decided, .ud = r};
     for (size_t i = 0; i < s->nkv; i++) {
@@ -216,6 +235,10 @@ int app_routing_init(sb_app *app)
     if ((rc = load_routes(cfg, &db)) < 0)
         goto fail;
     route_engine_set_db(r->engine, db);
+    if ((rc = agi_async_new(app->loop, r->engine, &r->async)) < 0) {
+        SB_ERROR(SUB, "out of memory");
+        goto fail;
+    }
     if ((rc = route_fastagi_new(app->loop, &sc, r->engine, &r->fa)) < 0) {
         SB_ERROR(SUB, "[agi] allowed: not an IP address list (%s)", sb_strerror(rc));
         goto fail;
@@ -248,6 +271,8 @@ void app_routing_stop(sb_app *app)
     /* Sessions end first, then pending decide requests are cancelled: their calls are freed
      * while the loop drains, before app_routing_free(). */
     route_fastagi_stop(g_routing->fa);
+    /* AsyncAGI calls go back to the dialplan (ASYNCAGI BREAK) while AMI is still up. */
+    agi_async_client_lost(g_routing->async, NULL);
     httpc_free(g_routing->http);
     g_routing->http = NULL;
 }

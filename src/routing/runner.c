@@ -148,12 +148,29 @@ void route_engine_free(route_engine *e)
 
 json_t *route_decided_json(const route_decided *d)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I}",
-                     "type", "route.decided", "pbx", d->pbx, "script", d->script, "rule", d->rule,
-                     "action", d->action, "detail", d->detail, "outcome", d->outcome, "from",
-                     d->caller, "to", d->dialed, "channel", d->channel, "uniqueid", d->uniqueid,
-                     "closed", d->is_closed, "fallback", d->used_fallback, "took_us",
-                     (json_int_t)d->elapsed_us);
+    /* The envelope of docs/events.md: id, type, time (RFC 3339, ms), pbx, details. */
+    unsigned char r[16];
+    char id[40], when[40];
+    struct timespec ts;
+    struct tm tm;
+    randombytes_buf(r, sizeof r);
+    snprintf(id, sizeof id, "%02x%02x%02x%02x-%02x%02x-4%x%02x-%x%x%02x-%02x%02x%02x%02x%02x%02x",
+             r[0], r[1], r[2], r[3], r[4], r[5], r[6] & 15, r[7], 8 | (r[8] & 3), r[8] >> 4, r[9],
+             r[10], r[11], r[12], r[13], r[14], r[15]);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", (tm.tm_year + 1900) % 10000,
+             (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+             tm.tm_sec % 100, ts.tv_nsec / 1000000 % 1000);
+    json_t *details = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I}", "script", d->script, "rule",
+        d->rule, "action", d->action, "detail", d->detail, "outcome", d->outcome, "from", d->caller,
+        "to", d->dialed, "channel", d->channel, "uniqueid", d->uniqueid, "closed", d->is_closed,
+        "fallback", d->used_fallback, "took_us", (json_int_t)d->elapsed_us);
+    if (!details)
+        return NULL;
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", id, "type", "route.decided", "time", when,
+                     "pbx", d->pbx, "details", details);
 }
 
 /* ---- PIN failures per caller ---- */

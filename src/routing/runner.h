@@ -63,7 +63,9 @@ void route_engine_free(route_engine *e);
 
 size_t route_engine_active(const route_engine *e);
 
-/* JSON of a decision as the `route.decided` event (type, rule, action, took_us ...). Owned. */
+/* A decision as the `route.decided` event of docs/events.md: {id, type, time, pbx, details:
+ * {script, rule, action, detail, outcome, from, to, channel, uniqueid, closed, fallback,
+ * took_us}}. Returns owned, or NULL when out of memory. */
 json_t *route_decided_json(const route_decided *d);
 
 /* ---- transports ---- */

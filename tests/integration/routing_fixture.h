@@ -66,6 +66,13 @@ RF_FN void rf_on_decided(const route_decided *d, void *ud)
     json_t *j = route_decided_json(d);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "type")), "route.decided");
+    assert_non_null(json_string_value(json_object_get(j, "id")));
+    assert_non_null(json_string_value(json_object_get(j, "time")));
+    assert_string_equal(json_string_value(json_object_get(j, "pbx")), d->pbx);
+    json_t *det = json_object_get(j, "details");
+    assert_string_equal(json_string_value(json_object_get(det, "rule")), d->rule);
+    assert_string_equal(json_string_value(json_object_get(det, "outcome")), d->outcome);
+    assert_int_equal(json_integer_value(json_object_get(det, "took_us")), d->elapsed_us);
     json_decref(j);
 }
 
