@@ -383,15 +383,15 @@ static hc *hc_open(sh *h, const char *method, const char *path, const char *head
     c->h = h;
     sb_buf_init(&c->in, 64 << 20);
     sb_buf_init(&r, 1 << 20);
-    sb_buf_printf(&r, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path,
-                  headers ? headers : "");
+    c->ws = headers && strstr(headers, "Upgrade: websocket");
+    sb_buf_printf(&r, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s", method, path,
+                  c->ws ? "" : "Connection: close\r\n", headers ? headers : "");
     if (body)
         sb_buf_printf(&r, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
                       strlen(body), body);
     else
         sb_buf_puts(&r, "\r\n");
     c->request = sb_buf_steal(&r);
-    c->ws = headers && strstr(headers, "Upgrade: websocket");
     assert_int_equal(uv_tcp_init(&h->loop, &c->tcp), 0);
     c->tcp.data = c;
     c->conn.data = c;
@@ -487,6 +487,19 @@ static hc *sh_sse(sh *h, const char *ext, const char *token, const char *headers
     else
         snprintf(path, sizeof path, "/v1/stream?token=%s", token);
     return hc_open(h, "GET", path, headers, NULL);
+}
+
+#define SH_WS_HEADERS                                                                              \
+    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"                   \
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+
+/* Opens an agent's WebSocket stream with a stream token; query may add "&after=N". */
+static hc *sh_ws(sh *h, const char *ext, const char *token, const char *query)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/agents/%s/stream/ws?token=%s%s", ext, token,
+             query ? query : "");
+    return hc_open(h, "GET", path, SH_WS_HEADERS, NULL);
 }
 
 /* Field of an event's data (json), as a string into buf ("" when absent). */
