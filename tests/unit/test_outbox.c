@@ -172,6 +172,26 @@ static void wait_durable(fx *f, int want)
     assert_true(run_until(f, has_durable_ud, arg, 10000));
 }
 
+static bool backlog_empty(void *ud)
+{
+    outbox_stats os;
+    outbox_stats_get(ud, &os);
+    return os.backlog == 0;
+}
+
+typedef struct sinkat {
+    outbox *ob;
+    const char *name;
+    int64_t cursor;
+} sinkat;
+
+static bool sink_at(void *ud)
+{
+    sinkat *a = ud;
+    outbox_sink_stats st;
+    return outbox_sink_stats_get(a->ob, a->name, &st) == 0 && st.cursor >= a->cursor;
+}
+
 static void test_outbox_delivers_in_order_once(void **state)
 {
     fx f;
@@ -207,6 +227,9 @@ static void test_outbox_delivers_in_order_once(void **state)
     assert_int_equal(os.durable, 3000);
     assert_int_equal(os.failed, 0);
     assert_int_equal(os.committed, 3000);
+    /* The writer catches up with the sink's cursor updates. */
+    assert_true(run_until(&f, backlog_empty, f.ob, 5000));
+    outbox_stats_get(f.ob, &os);
     assert_int_equal(os.backlog, 0);
     assert_true(os.store_bytes > 0);
     assert_false(os.is_over_warn);
@@ -239,8 +262,10 @@ static void test_outbox_retries_with_backoff_in_order(void **state)
     ts_init(&t, &f.loop, fail_seq3_twice);
     outbox_sink_config cfg = {
         .name = "hook", .batch_max = 4, .backoff_base_ms = 40, .backoff_max_ms = 1000};
-    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
+    /* Everything committed before the sink starts, so the batches are the same every run. */
     append_n(&f, "r", 10, 1, 1000);
+    wait_durable(&f, 10);
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
     waitok w = {&t, 10};
     assert_true(run_until(&f, has_ok, &w, 5000));
     run_ms(&f, 20);
@@ -334,8 +359,9 @@ static void test_outbox_dead_letters_then_retry_op(void **state)
                               .max_attempts = 3,
                               .backoff_base_ms = 5,
                               .backoff_max_ms = 10};
-    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
     append_n(&f, "d", 6, 1, 1000);
+    wait_durable(&f, 6);
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
     outbox_sink_stats st;
     waitok w = {&t, 4}; /* 1, 3, 5, 6 (3, 5, 6 also in the batches where 2 failed) */
     assert_true(run_until(&f, has_ok, &w, 5000));
@@ -745,7 +771,8 @@ static void test_outbox_prunes_delivered_and_watches_size(void **state)
     ts_init(&t2, &f.loop, NULL);
     assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t2, NULL), 0);
     op = (opres){0};
-    run_ms(&f, 20);
+    sinkat sa = {f.ob, "hook", 200};
+    assert_true(run_until(&f, sink_at, &sa, 5000)); /* started: its stored cursor is known */
     assert_int_equal(outbox_prune_now(f.ob, on_op, &op), 0);
     assert_true(run_until(&f, op_done, &op, 5000));
     assert_int_equal(op.count, 200);
