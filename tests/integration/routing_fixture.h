@@ -123,6 +123,8 @@ RF_FN char *rf_routes(const char *url_base)
         "[rule open]\nmatch = 501\nhours = sun-sat 00:00-24:00\n"
         "closed = playback closed-today\naction = queue support\n"
         "[rule menu]\nmatch = 800\naction = ivr main\n"
+        "[rule premium]\nmatch = 909\nallow = _3XX\naction = dial PJSIP/premium\n"
+        "[rule loop]\nmatch = 808\naction = ivr loop\n"
         "[rule vip]\nmatch = 900\naction = cidmap vip\n"
         "[rule ask]\nmatch = 901\naction = decide %s/ok timeout=500ms\n"
         "fallback = dial PJSIP/operator\n"
@@ -133,6 +135,7 @@ RF_FN char *rf_routes(const char *url_base)
         "[ivr main]\nprompt = welcome\ntimeout = 2s\nretries = 2\ninvalid = no-such-option\n"
         "1 = queue sales timeout=20\n2 = ivr sub\n"
         "[ivr sub]\nprompt = sub-menu\n1 = voicemail 200@default\n"
+        "[ivr loop]\nprompt = again\n1 = ivr loop\n"
         "[cidmap vip]\n5551234 = 201\ndefault = 300\n",
         hash, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, url_base, url_base, url_base);
     return sb_buf_steal(&b);

@@ -211,6 +211,67 @@ static void test_routing_caller_hangs_up_mid_dialogue(void **state)
     rf_teardown(&f);
 }
 
+static void test_routing_denied_without_pin(void **state)
+{
+    (void)state;
+    rf f;
+    rf_setup(&f);
+    rf_call(&f, "400", "909", NULL, 0, 0);
+    RF_EXPECT(&f, "GET VARIABLE CALLERID(num)", "GET VARIABLE CALLERID(name)", "ANSWER",
+              "STREAM FILE vm-goodbye \"\"", "HANGUP");
+    assert_string_equal(rf_last(&f)->outcome, "denied");
+    rf_call(&f, "301", "909", NULL, 0, 0);
+    RF_EXPECT(&f, "GET VARIABLE CALLERID(num)", "GET VARIABLE CALLERID(name)",
+              "SET VARIABLE __SB_ROUTE premium", "EXEC Dial PJSIP/premium");
+    rf_teardown(&f);
+}
+
+static void test_routing_menu_loop_is_bounded(void **state)
+{
+    (void)state;
+    rf f;
+    rf_setup(&f);
+    static const char *const ones[] = {"1", "1", "1", "1", "1", "1", "1", "1", "1", "1",
+                                       "1", "1", "1", "1", "1", "1", "1", "1", "1", "1"};
+    rf_call(&f, "300", "808", ones, 20, 0);
+    /* 16 chained actions at most: the 17th hangs up. */
+    assert_int_equal(f.ncmds, 3 + 1 + 16 + 1);
+    assert_string_equal(f.cmds[f.ncmds - 1], "HANGUP");
+    assert_string_equal(rf_last(&f)->outcome, "error");
+    rf_teardown(&f);
+}
+
+/* Routes replaced while a call waits for its decide endpoint: the call finishes with the routes
+ * it started with (they are freed after it), the next call uses the new ones. */
+static void test_routing_reload_during_a_call(void **state)
+{
+    (void)state;
+    rf f;
+    rf_setup(&f);
+    pbxsim_agi_call call = {
+        .script = "route", .callerid = "300", .extension = "902", .is_recording = true};
+    assert_int_equal(
+        pbxsim_agi_connect(&f.loop, "127.0.0.1", route_fastagi_port(f.fa), &call, rf_call_done, &f),
+        0);
+    uint64_t t0 = uv_hrtime();
+    while (f.rx->nreqs == 0 && uv_hrtime() - t0 < 3000000000ull)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    assert_int_equal(f.rx->nreqs, 1);
+    static const char text[] = "[route route]\n[rule all]\nmatch = _X.\naction = hangup\n";
+    route_db *db = NULL;
+    assert_int_equal(route_db_parse(text, strlen(text), "new", &db, NULL, 0), 0);
+    route_engine_set_db(f.engine, db);
+    rf_run_until(&f, &f.is_done);
+    RF_EXPECT(&f, "GET VARIABLE CALLERID(num)", "GET VARIABLE CALLERID(name)",
+              "SET VARIABLE __SB_ROUTE slow", "EXEC Dial PJSIP/operator");
+    for (int i = 0; i < 20 && route_engine_active(f.engine); i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    rf_call(&f, "300", "902", NULL, 0, 0);
+    RF_EXPECT(&f, "GET VARIABLE CALLERID(num)", "GET VARIABLE CALLERID(name)",
+              "SET VARIABLE __SB_ROUTE all", "HANGUP");
+    rf_teardown(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +285,9 @@ int main(void)
         cmocka_unit_test(test_routing_decide_timeout_takes_fallback_in_time),
         cmocka_unit_test(test_routing_decide_garbage_takes_fallback),
         cmocka_unit_test(test_routing_caller_hangs_up_mid_dialogue),
+        cmocka_unit_test(test_routing_denied_without_pin),
+        cmocka_unit_test(test_routing_menu_loop_is_bounded),
+        cmocka_unit_test(test_routing_reload_during_a_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
