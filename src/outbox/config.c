@@ -60,6 +60,19 @@ int outbox_parse_bytes(const char *s, int64_t *bytes)
     return 0;
 }
 
+int outbox_parse_from(const char *s, int64_t now_ms, int64_t *ms)
+{
+    int64_t d = 0;
+    if (!s)
+        return SB_EINVAL;
+    if (strchr(s, 'T'))
+        return outbox_parse_time(s, ms);
+    if (outbox_parse_ms(s, &d))
+        return SB_EINVAL;
+    *ms = now_ms - d;
+    return 0;
+}
+
 static int bad(const sb_config *cfg, const sb_config_section *sec, const sb_config_kv *kv,
                const char *problem, char *err, size_t errsize)
 {

@@ -203,6 +203,9 @@ int outbox_options_from_config(const sb_config *cfg, outbox_options *opt, char *
                                size_t errsize);
 /* "500ms", "30s", "5m", "12h", "7d" or a bare number of seconds, to ms. 0 or SB_EINVAL. */
 int outbox_parse_ms(const char *s, int64_t *ms);
+/* The --from of `outbox retry|replay`: an RFC 3339 UTC time ("2026-11-25T02:00:00Z") or a duration
+ * back from now_ms ("90m", "2h", "1d"). 0 or SB_EINVAL. */
+int outbox_parse_from(const char *s, int64_t now_ms, int64_t *ms);
 /* "1048576", "512K", "64M", "2G", "1T" (optionally followed by B or iB), to bytes. 0 or SB_EINVAL.
  */
 int outbox_parse_bytes(const char *s, int64_t *bytes);

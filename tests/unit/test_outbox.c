@@ -875,6 +875,11 @@ static void test_outbox_config_sections(void **state)
     assert_int_equal(outbox_parse_bytes("64MiB", &v), 0);
     assert_int_equal(v, 64LL << 20);
     assert_int_equal(outbox_parse_bytes("12X", &v), SB_EINVAL);
+    assert_int_equal(outbox_parse_from("2h", 10000000, &v), 0);
+    assert_int_equal(v, 10000000 - 7200000);
+    assert_int_equal(outbox_parse_from("1970-01-01T00:00:02Z", 10000000, &v), 0);
+    assert_int_equal(v, 2000);
+    assert_int_equal(outbox_parse_from("yesterday", 10000000, &v), SB_EINVAL);
 }
 
 int main(void)
