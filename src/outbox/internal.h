@@ -102,7 +102,16 @@ int64_t ob_now_ms(void);
 /* Uniform random number in [0, n) (n > 0). */
 uint64_t ob_rand(outbox *ob, uint64_t n);
 
+/* load.c */
+/* Reads up to room events after s->read_pos (and dead letters marked for retry) on the thread
+ * pool; merges them into the window when done, then pumps. */
+void ob_load_start(outbox_sink *s, int64_t committed, int room);
+
 /* sink.c */
+/* Drops finished entries from the window, moves and persists the cursor. */
+void ob_sink_compact(outbox_sink *s);
+/* Pumps again in delay_ms (>= 1: a 0 ms timer re-armed from a timer callback would spin). */
+void ob_sink_wake_in(outbox_sink *s, uint64_t delay_ms);
 int ob_sink_create(outbox *ob, const outbox_sink_config *cfg, const outbox_sink_ops *ops,
                    void *impl, outbox_sink **out);
 /* Loads and delivers what it can (new commits, retries due). */

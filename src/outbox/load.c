@@ -1,0 +1,307 @@
+/* load.c: a sink's reads of the store, on the libuv thread pool with the sink's own read
+ * connection: committed events after its read position (with their stored retry state) and the
+ * dead letters marked for retry, merged into the sink's window back on the loop (sink.c).
+ */
+#include "outbox/internal.h"
+
+#include "core/error.h"
+#include "core/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUB "outbox"
+
+void ob_ent_unref(ob_ent *e)
+{
+    if (--e->refs == 0)
+        free(e);
+}
+
+static uint64_t key_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Copies a stored event into a new entry (refs 1). Thread-safe (used by the load job). */
+static ob_ent *ent_new(const store_event *ev)
+{
+    size_t l_id = strlen(ev->id), l_type = strlen(ev->type), l_pbx = strlen(ev->pbx);
+    size_t l_key = strlen(ev->call_key);
+    ob_ent *e = malloc(sizeof *e + l_id + l_type + l_pbx + l_key + ev->payload_len + 5);
+    if (!e)
+        return NULL;
+    memset(e, 0, sizeof *e);
+    char *p = e->data;
+#define PUT(field, src, n)                                                                         \
+    do {                                                                                           \
+        memcpy(p, (src), (n));                                                                     \
+        p[(n)] = '\0';                                                                             \
+        e->ev.field = p;                                                                           \
+        p += (n) + 1;                                                                              \
+    } while (0)
+    PUT(id, ev->id, l_id);
+    PUT(type, ev->type, l_type);
+    PUT(pbx, ev->pbx, l_pbx);
+    PUT(call_key, ev->call_key, l_key);
+    PUT(payload, ev->payload, ev->payload_len);
+#undef PUT
+    e->ev.seq = ev->seq;
+    e->ev.time_ms = ev->time_ms;
+    e->ev.payload_len = ev->payload_len;
+    e->refs = 1;
+    e->state = ENT_READY;
+    return e;
+}
+
+/* --- window -------------------------------------------------------------------------------- */
+
+static int win_reserve(outbox_sink *s, size_t more)
+{
+    if (s->n + more <= s->cap)
+        return 0;
+    size_t cap = s->cap ? s->cap : 64;
+    while (cap < s->n + more)
+        cap *= 2;
+    ob_ent **w = realloc(s->win, cap * sizeof *w);
+    if (!w)
+        return SB_ENOMEM;
+    s->win = w;
+    s->cap = cap;
+    return 0;
+}
+
+/* --- loading (thread pool) ---------------------------------------------------------------------
+ */
+
+typedef struct ent_list {
+    ob_ent **v;
+    size_t n, cap;
+} ent_list;
+
+typedef struct load_req {
+    outbox_sink *s;
+    const char *path, *name;
+    int64_t after, upto;
+    int limit;
+    bool want_dead;
+    int64_t dead_after;
+    ent_list evs, dead;
+    store_attempt *atts;
+    size_t an, acap;
+    int err;
+} load_req;
+
+static int list_add(ent_list *l, ob_ent *e)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        ob_ent **v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return SB_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = e;
+    return 0;
+}
+
+static void list_free(ent_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i])
+            ob_ent_unref(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+static int load_event_cb(const store_event *ev, void *ud)
+{
+    load_req *r = ud;
+    ob_ent *e = ent_new(ev);
+    if (!e || list_add(&r->evs, e)) {
+        free(e);
+        return SB_ENOMEM;
+    }
+    return 0;
+}
+
+static int load_dead_cb(const store_dead *d, void *ud)
+{
+    load_req *r = ud;
+    ob_ent *e = ent_new(&d->ev);
+    if (!e || list_add(&r->dead, e)) {
+        free(e);
+        return SB_ENOMEM;
+    }
+    e->is_dead_retry = true;
+    return 0;
+}
+
+static int load_attempt_cb(const store_attempt *a, void *ud)
+{
+    load_req *r = ud;
+    if (r->an == r->acap) {
+        size_t cap = r->acap ? r->acap * 2 : 16;
+        store_attempt *v = realloc(r->atts, cap * sizeof *v);
+        if (!v)
+            return SB_ENOMEM;
+        r->atts = v;
+        r->acap = cap;
+    }
+    r->atts[r->an] = *a;
+    r->atts[r->an].last_error = NULL; /* not kept: borrowed from the statement */
+    r->an++;
+    return 0;
+}
+
+static void load_work(uv_work_t *w)
+{
+    load_req *r = w->data;
+    outbox_sink *s = r->s; /* only s->rconn is touched: no other thread uses it meanwhile */
+    if (!s->rconn && (r->err = store_open(r->path, STORE_OPEN_READ, NULL, &s->rconn)))
+        return;
+    if (r->want_dead && (r->err = store_dead_scan(s->rconn, r->name, r->dead_after, true, r->limit,
+                                                  load_dead_cb, r)))
+        return;
+    int limit = r->limit - (int)r->dead.n;
+    if (limit > 0 && r->upto > r->after) {
+        if ((r->err = store_events_scan(s->rconn, r->after, r->upto, limit, load_event_cb, r)))
+            return;
+        if (r->evs.n > 0)
+            r->err = store_attempts_scan(s->rconn, r->name, r->after, load_attempt_cb, r);
+    }
+}
+
+static void merge_dead(outbox_sink *s, load_req *r)
+{
+    for (size_t i = 0; i < r->dead.n; i++) {
+        ob_ent *e = r->dead.v[i];
+        r->dead.v[i] = NULL;
+        size_t pos = 0;
+        bool is_dup = false;
+        while (pos < s->n && s->win[pos]->ev.seq < e->ev.seq)
+            pos++;
+        for (size_t k = pos; k < s->n && s->win[k]->ev.seq == e->ev.seq; k++)
+            if (s->win[k]->is_dead_retry)
+                is_dup = true;
+        if (!is_dup && win_reserve(s, 1)) {
+            ob_ent_unref(e); /* out of memory: dead_read_pos stays, it is read again */
+            return;
+        }
+        if (e->ev.seq > s->dead_read_pos)
+            s->dead_read_pos = e->ev.seq;
+        if (is_dup) {
+            ob_ent_unref(e);
+            continue;
+        }
+        e->key_hash = s->cfg.is_partitioned ? key_hash(e->ev.call_key) : 0;
+        memmove(&s->win[pos + 1], &s->win[pos], (s->n - pos) * sizeof *s->win);
+        s->win[pos] = e;
+        s->n++;
+    }
+    if ((int)r->dead.n < r->limit)
+        s->is_dead_retry_wanted = false;
+}
+
+static void merge_events(outbox_sink *s, load_req *r)
+{
+    int64_t now = ob_now_ms();
+    size_t a = 0;
+    int64_t last = 0;
+    if (win_reserve(s, r->evs.n)) {
+        SB_ERROR(SUB, "sink %s: out of memory for the window", s->name);
+        return; /* read_pos unchanged: loaded again later */
+    }
+    for (size_t i = 0; i < r->evs.n; i++) {
+        ob_ent *e = r->evs.v[i];
+        r->evs.v[i] = NULL;
+        e->key_hash = s->cfg.is_partitioned ? key_hash(e->ev.call_key) : 0;
+        while (a < r->an && r->atts[a].seq < e->ev.seq)
+            a++;
+        if (a < r->an && r->atts[a].seq == e->ev.seq) {
+            e->attempts = r->atts[a].attempts;
+            e->first_ms = r->atts[a].first_ms;
+            e->next_ms = r->atts[a].next_ms;
+            if (e->next_ms > now) {
+                e->state = ENT_WAITING;
+                s->waiting++;
+            }
+        }
+        if (s->ops->wants && !s->ops->wants(s->impl, &e->ev)) {
+            if (e->state == ENT_WAITING)
+                s->waiting--;
+            e->state = ENT_DONE;
+        }
+        last = e->ev.seq;
+        s->win[s->n++] = e;
+    }
+    /* Fewer rows than asked: nothing else is stored up to r->upto (ids that were duplicates). */
+    int limit = r->limit - (int)r->dead.n;
+    if (limit <= 0)
+        return; /* dead-letter retries took the room: no event was read */
+    if (r->evs.n > 0 && (int)r->evs.n >= limit)
+        s->read_pos = last;
+    else if (r->upto > s->read_pos)
+        s->read_pos = r->upto;
+}
+
+static void load_after(uv_work_t *w, int status)
+{
+    load_req *r = w->data;
+    outbox_sink *s = r->s;
+    s->is_loading = false;
+    if (status == 0 && r->err == 0) {
+        merge_dead(s, r);
+        merge_events(s, r);
+        ob_sink_compact(s);
+    } else {
+        SB_ERROR(SUB, "sink %s: reading the store failed: %s", s->name,
+                 sb_strerror(status ? status : r->err));
+        snprintf(s->last_error, sizeof s->last_error, "store read: %s",
+                 sb_strerror(status ? status : r->err));
+        /* Try again in a second (the timer pumps), not in a tight loop. */
+        if (!s->ob->is_closing) {
+            s->load_not_before = ob_now_ms() + 1000;
+            ob_sink_wake_in(s, 1000);
+        }
+    }
+    list_free(&r->evs);
+    list_free(&r->dead);
+    free(r->atts);
+    free(r);
+    if (s->ob->is_closing)
+        ob_maybe_finish_close(s->ob);
+    else
+        ob_sink_pump(s);
+}
+
+void ob_load_start(outbox_sink *s, int64_t committed, int room)
+{
+    load_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    r->s = s;
+    r->path = s->ob->path;
+    r->name = s->name;
+    r->after = s->read_pos;
+    r->upto = committed;
+    r->limit = room;
+    r->want_dead = s->is_dead_retry_wanted;
+    r->dead_after = s->dead_read_pos;
+    s->work.data = r;
+    int err = uv_queue_work(s->ob->loop, &s->work, load_work, load_after);
+    if (err) {
+        SB_ERROR(SUB, "sink %s: cannot queue a store read: %s", s->name, uv_strerror(err));
+        free(r);
+        return;
+    }
+    s->is_loading = true;
+}
