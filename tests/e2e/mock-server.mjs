@@ -6,7 +6,7 @@
 // against the real daemon.
 //
 //   node tests/e2e/mock-server.mjs [--port N] [--every MS]     prints "listening http://..."
-//   any bearer token is accepted; "agent-EXT" tokens are agent tokens for EXT.
+//   bearer tokens: "agent-EXT" (an agent token for EXT) and "sup" (a supervisor).
 
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -136,7 +136,8 @@ function principal(req) {
   const t = h.startsWith('Bearer ') ? h.slice(7) : '';
   if (!t) return null;
   if (t.startsWith('agent-')) return { role: 'agent', extension: t.slice(6) };
-  return { role: 'supervisor', extension: '' };
+  if (t === 'sup') return { role: 'supervisor', extension: '' };
+  return null;
 }
 
 function json(res, status, body) {
@@ -271,7 +272,7 @@ const server = http.createServer(async (req, res) => {
       return json(res, 200, { actionId: `mock-${Date.now()}`, message: paused ? 'Interface paused successfully' : 'Interface unpaused successfully' });
     }
     if (req.method === 'POST' && p === '/v1/calls') {
-      const ext = body.extension || body.agent || who.extension;
+      const ext = body.agent || who.extension;
       const actionId = `mock-dial-${Date.now()}`;
       const id = `${Date.now() / 1000}`;
       const call = { callId: id, from: ext, fromName: 'Click2Dial', to: body.number, direction: 'outbound', start: new Date().toISOString(), answer: null, queue: null, agent: ext, recording: null };

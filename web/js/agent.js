@@ -42,6 +42,7 @@ export class AgentView {
     }
     const btn = $('dial-submit');
     btn.disabled = true;
+    $('dial-status').dataset.actionId = '';
     setText($('dial-status'), `Calling your phone, then ${number}…`);
     try {
       const res = (await this.api.dial(this.ext, number)) || {};

@@ -91,8 +91,11 @@ export class Api {
     return this.request('POST', `/v1/queues/${enc(queue)}/members/${enc(iface)}/unpause`, {});
   }
 
-  /** Click-to-dial: ring the agent's extension, then dial `number`. Returns {actionId, ...}. */
+  /**
+   * Click-to-dial: ring the agent's phone, and once it is answered dial `number`. Returns
+   * {actionId, channelId, ...}; a failure arrives later as originateFailed on the agent's stream.
+   */
   dial(ext, number) {
-    return this.request('POST', '/v1/calls', { extension: ext, number });
+    return this.request('POST', '/v1/calls', { agent: ext, number });
   }
 }

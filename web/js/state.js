@@ -82,7 +82,7 @@ export class ConsoleState {
   }
 
   /** The full state: `details` of a snapshot or resync event ({calls, queues, agents}). */
-  loadSnapshot(d) {
+  loadSnapshot(d, time = null) {
     const keepRecent = this.recent;
     const keepCounts = this.counts;
     const snaps = this.snapshots;
@@ -108,7 +108,8 @@ export class ConsoleState {
         .filter(Boolean)
         .sort();
       if (!q.joins.length && q.waiting > 0 && qd.longestWaitSince) q.joins = [qd.longestWaitSince];
-      while (q.joins.length < q.waiting) q.joins.push(q.joins[q.joins.length - 1] || null);
+      // Callers without a join time waited at least since the snapshot was taken.
+      while (q.joins.length < q.waiting) q.joins.push(q.joins[q.joins.length - 1] || time || new Date().toISOString());
       for (const m of listOf(qd.members, 'interface')) this.applyMember(m);
     }
     const agents = d.agents !== undefined ? d.agents : d.agent;
@@ -122,7 +123,7 @@ export class ConsoleState {
         this.applyMember({ ...m, agent: m.agent || ad.extension });
         if (m.queue && Number.isInteger(m.waiting)) {
           const q = this.queue(m.queue);
-          if (!q.joins.length || q.waiting !== m.waiting) this.setWaiting(q, m.waiting, null);
+          if (!q.joins.length || q.waiting !== m.waiting) this.setWaiting(q, m.waiting, time || new Date().toISOString());
         }
       }
     }
@@ -161,18 +162,18 @@ export class ConsoleState {
     switch (ev.type) {
       case 'snapshot':
         this.snapshots++;
-        this.loadSnapshot(d);
+        this.loadSnapshot(d, ev.time);
         break;
       case 'resync':
         this.resyncs++;
-        this.loadSnapshot(d);
+        this.loadSnapshot(d, ev.time);
         break;
       case 'queueMemberStatus':
         this.applyMember({ ...d, agent: d.agent || ev.agent });
         break;
       case 'queueCount': {
         const q = this.queue(d.queue);
-        this.setWaiting(q, d.count, ev.time);
+        this.setWaiting(q, d.count, ev.time || new Date().toISOString());
         break;
       }
       case 'extensionStatus':

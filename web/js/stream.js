@@ -65,6 +65,7 @@ export class EventStream {
     this.reconnects = 0;
     this.events = 0;
     this.duplicates = 0;
+    this.gaps = 0;
     this.state = 'idle';
     this.error = null;
     this.conn = null; // {close()} of the live transport
@@ -115,6 +116,7 @@ export class EventStream {
       lastSeq: this.lastSeq,
       events: this.events,
       duplicates: this.duplicates,
+      gaps: this.gaps,
       error: this.error,
     };
   }
@@ -211,6 +213,7 @@ export class EventStream {
         this.duplicates++;
         return;
       }
+      if (this.lastSeq > 0 && seq !== this.lastSeq + 1) this.gaps++; // the server lost events
       this.lastSeq = seq;
     }
     this.events++;
@@ -293,12 +296,16 @@ function openLongPoll(ep, lastSeq, h) {
   const ctl = new AbortController();
   let closed = false;
   (async () => {
+    // The first poll answers at once (timeout=0), so the indicator knows the stream is up; the
+    // next ones wait for events.
+    let first = true;
     while (!closed) {
       const url = withQuery(ep.longpoll, {
         token: ep.token,
         after: lastSeq(),
-        timeout: LONGPOLL_TIMEOUT_S,
+        timeout: first ? 0 : LONGPOLL_TIMEOUT_S,
       });
+      first = false;
       let res;
       try {
         res = await fetch(url, {
