@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "sinks/lambda.h"
+#include "sinks/nats.h"
 #include "sinks/s3.h"
 #include "sinks/sqs.h"
 #include "sinks/webhook.h"
@@ -363,9 +364,12 @@ int sink_from_section(uv_loop_t *loop, httpc *http, const sb_config *cfg,
         b.ops = &sink_lambda_ops;
         b.impl = l;
     } else if (!strcmp(kind, "nats")) {
-        snprintf(err, errsize, "%s:%d: [sink %s] kind: nats is built by its own module",
-                 cfg && cfg->path ? cfg->path : "<config>", sec->line, sec->name);
-        return SB_ENOTFOUND;
+        sink_nats *n = NULL;
+        check_keys(&x, sink_nats_keys, false);
+        if (!x.rc)
+            x.rc = sink_nats_from_section(loop, cfg, sec, timeout, filter, &n, err, errsize);
+        b.ops = &sink_nats_ops;
+        b.impl = n;
     } else {
         fx_err(&x, find(&x, "kind")->line, "kind", "'%s' is not webhook, s3, sqs, lambda or nats",
                kind);

@@ -1,7 +1,7 @@
 /* factory.h: builds a sink from its [sink NAME] section of switchboard.conf (docs/sinks.md lists
  * every key). main.c calls sink_from_section() for each section and hands the result to
- * outbox_add_sink(). Kinds handled here: webhook, s3, sqs, lambda; any other kind (nats) returns
- * SB_ENOTFOUND so that its own module can take the section.
+ * outbox_add_sink(). Kinds handled here: webhook, s3, sqs, lambda, nats (src/sinks/nats.c);
+ * SB_ENOTFOUND is kept for a kind built by another module.
  */
 #ifndef SB_SINKS_FACTORY_H
 #define SB_SINKS_FACTORY_H
@@ -27,7 +27,7 @@ int sink_from_section(uv_loop_t *loop, httpc *http, const sb_config *cfg,
 
 /* Builds every [sink NAME] section of cfg that this module handles and adds it to ob (borrowed;
  * ob == NULL only checks: each sink is built and freed again, for `config check`; run the loop
- * afterwards). Sections of other kinds (nats) are left alone and counted in *nother (may be NULL).
+ * afterwards). Sections of kinds built elsewhere (none today) are counted in *nother (may be NULL).
  * Returns 0, or the first error with its message in err (sinks added before it stay added). */
 int sink_add_all(uv_loop_t *loop, httpc *http, const sb_config *cfg, outbox *ob, size_t *nother,
                  char *err, size_t errsize);
