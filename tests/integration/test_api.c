@@ -384,7 +384,7 @@ static void check_errors(fixture *fx)
     memcpy(body + off + big, "\"}", 3);
     http(fx, "POST", "/v1/calls", fx->tok_admin, body, r);
     free(body);
-    CHECK(fx, r->status == 413, "oversized body: %ld %s", r->status, r->body);
+    expect_error(fx, "oversized body", r, 413, "payload_too_large");
     http(fx, "GET", "/v1/nothing", fx->tok_admin, NULL, r);
     CHECK(fx, r->status == 404, "unknown route: %ld", r->status);
     http(fx, "PUT", "/v1/queues", fx->tok_admin, "{}", r);
