@@ -89,6 +89,8 @@ typedef struct fixture {
     int failures;
     int checks;
     bool done;
+    bool two_pbxs;                      /* a second PBX, [pbx dead], that never answers */
+    void (*script)(struct fixture *fx); /* what the client thread does once the daemon is ready */
 } fixture;
 
 static fixture *g_fx; /* the subsystem callbacks get only the app */
@@ -529,6 +531,86 @@ static void check_revoke(fixture *fx)
     free(r);
 }
 
+static void script_one_pbx(fixture *fx)
+{
+    walk_routes(fx);
+    check_reads(fx);
+    check_errors(fx);
+    check_members(fx);
+    check_originate(fx);
+    check_revoke(fx);
+}
+
+/* With [pbx dead] (connection refused) beside the simulator: the pbx field is required for
+ * actions, a PBX that is down answers 503, a reconnect of the simulator runs another state
+ * restore, and a stalled PBX answers 504 after its action timeout (1 s here). */
+static void script_two_pbxs(fixture *fx)
+{
+    resp *r = malloc(sizeof *r);
+    http(fx, "GET", "/v1/pbxs", fx->tok_admin, NULL, r);
+    json_t *j = json_loads(r->body, 0, NULL);
+    json_t *pbxs = json_object_get(j, "pbxs");
+    CHECK(fx, json_array_size(pbxs) == 2, "two pbxs: %s", r->body);
+    size_t i;
+    json_t *p;
+    int seen = 0;
+    json_array_foreach(pbxs, i, p)
+    {
+        if (strcmp(sv(json_object_get(p, "name")), "dead") == 0) {
+            seen++;
+            CHECK(fx, json_is_false(json_object_get(p, "connected")), "dead is not connected");
+            CHECK(fx, strcmp(sv(json_object_get(p, "amiState")), "connecting") == 0,
+                  "dead is connecting: %s", r->body);
+        }
+    }
+    CHECK(fx, seen == 1, "dead listed");
+    json_decref(j);
+
+    const char *pause = "/v1/queues/sales/members/Local%2F501%40agents%2Fn/pause";
+    http(fx, "POST", pause, fx->tok_admin, NULL, r);
+    expect_error(fx, "an action without pbx when there are two", r, 400, "pbx_required");
+    char path[256];
+    snprintf(path, sizeof path, "%s?pbx=dead", pause);
+    http(fx, "POST", path, fx->tok_admin, NULL, r);
+    expect_error(fx, "an action on a PBX that is down", r, 503, "pbx_unavailable");
+    http(fx, "POST", "/v1/calls", fx->tok_admin,
+         "{\"pbx\":\"dead\",\"agent\":\"1001\",\"number\":\"100\"}", r);
+    expect_error(fx, "click-to-dial on a PBX that is down", r, 503, "pbx_unavailable");
+    http(fx, "POST", "/v1/calls", fx->tok_admin, "{\"agent\":\"1001\",\"number\":\"100\"}", r);
+    expect_error(fx, "click-to-dial without pbx when there are two", r, 400, "pbx_required");
+    http(fx, "GET", "/v1/queues", fx->tok_admin, NULL, r);
+    CHECK(fx, r->status == 200 && strstr(r->body, "\"pbx\":\"sim\""), "lists cover every PBX");
+    http(fx, "GET", "/v1/queues/sales?pbx=dead", fx->tok_admin, NULL, r);
+    expect_error(fx, "a queue of the PBX that has none", r, 404, "unknown_queue");
+    snprintf(path, sizeof path, "%s?pbx=sim", pause);
+    http(fx, "POST", path, fx->tok_admin, "{\"reason\":\"meeting\"}", r);
+    CHECK(fx, r->status == 200, "pause on the named PBX: %ld %s", r->status, r->body);
+
+    /* The simulator drops the connection: the client reconnects and restores state again. */
+    pbxsim_thread_command(fx->sim, "fault drop");
+    bool restored = false;
+    for (int k = 0; k < 100 && !restored; k++) {
+        usleep(50 * 1000);
+        http(fx, "GET", "/v1/pbxs", fx->tok_admin, NULL, r);
+        restored = strstr(r->body, "\"stateRestores\":2") != NULL;
+    }
+    CHECK(fx, restored, "a second state restore after the drop: %s", r->body);
+    CHECK(fx, strstr(r->body, "\"reconnects\":1") != NULL, "one reconnect counted: %s", r->body);
+    /* What the restore rebuilt: the member is still paused with its reason. */
+    http(fx, "GET", "/v1/queues/sales?pbx=sim", fx->tok_admin, NULL, r);
+    CHECK(fx, strstr(r->body, "\"pausedReason\":\"meeting\""), "pause survives the restore: %s",
+          r->body);
+
+    /* A stalled PBX: the action times out after [pbx sim] action_timeout = 1s. */
+    pbxsim_thread_command(fx->sim, "fault stall 2500");
+    usleep(100 * 1000);
+    snprintf(path, sizeof path,
+             "/v1/queues/sales/members/Local%%2F501%%40agents%%2Fn/unpause?pbx=sim");
+    http(fx, "POST", path, fx->tok_admin, NULL, r);
+    expect_error(fx, "an action the PBX never answers", r, 504, "pbx_timeout");
+    free(r);
+}
+
 static void *client_main(void *arg)
 {
     fixture *fx = arg;
@@ -543,14 +625,8 @@ static void *client_main(void *arg)
     }
     CHECK(fx, ready, "the daemon logged in and restored state: %s", r->body);
     free(r);
-    if (ready) {
-        walk_routes(fx);
-        check_reads(fx);
-        check_errors(fx);
-        check_members(fx);
-        check_originate(fx);
-        check_revoke(fx);
-    }
+    if (ready)
+        fx->script(fx);
     fx->done = true;
     uv_async_send(&fx->stop_async);
     return NULL;
@@ -626,11 +702,12 @@ static void make_token(fixture *fx, const char *role, const char *ext, char *tok
         *id = tid;
 }
 
-static void test_api_end_to_end(void **state)
+static void run_daemon(bool two_pbxs, void (*script)(fixture *fx), int min_checks)
 {
-    (void)state;
     fixture *fx = calloc(1, sizeof *fx);
     g_fx = fx;
+    fx->two_pbxs = two_pbxs;
+    fx->script = script;
     pthread_mutex_init(&fx->bus_events.mu, NULL);
     pthread_mutex_init(&fx->sim_events.mu, NULL);
     snprintf(fx->dir, sizeof fx->dir, "/tmp/sb-test-api-XXXXXX");
@@ -657,10 +734,14 @@ static void test_api_end_to_end(void **state)
     fprintf(f,
             "[general]\nlog_level = warn\n\n"
             "[pbx sim]\nhost = 127.0.0.1\nport = %d\nusername = admin\nsecret = admin-secret\n"
-            "reconnect_min = 100ms\n\n"
+            "reconnect_min = 100ms\n%s\n"
             "[http]\nbind = 127.0.0.1\nport = 0\nmax_body_bytes = 4k\n\n"
             "[store]\npath = %s\n",
-            pbxsim_thread_port(fx->sim), fx->store);
+            pbxsim_thread_port(fx->sim), two_pbxs ? "action_timeout = 1s\n" : "", fx->store);
+    /* Port 1: nobody listens, the connection is refused; retried every 5 s at most. */
+    if (two_pbxs)
+        fprintf(f, "\n[pbx dead]\nhost = 127.0.0.1\nport = 1\nusername = admin\nsecret = x\n"
+                   "reconnect_min = 5s\n");
     fclose(f);
 
     assert_int_equal(uv_loop_init(&fx->loop), 0);
@@ -674,7 +755,7 @@ static void test_api_end_to_end(void **state)
     fprintf(stderr, "test_api: %d checks, %d failed\n", fx->checks, fx->failures);
     assert_int_equal(code, 0);
     assert_true(fx->done);
-    assert_true(fx->checks > 150);
+    assert_true(fx->checks >= min_checks);
     assert_int_equal(fx->failures, 0);
 
     rec_free(&fx->bus_events);
@@ -685,11 +766,24 @@ static void test_api_end_to_end(void **state)
     free(fx);
 }
 
+static void test_api_end_to_end(void **state)
+{
+    (void)state;
+    run_daemon(false, script_one_pbx, 150);
+}
+
+static void test_api_two_pbxs(void **state)
+{
+    (void)state;
+    run_daemon(true, script_two_pbxs, 20);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_end_to_end),
+        cmocka_unit_test(test_api_two_pbxs),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
