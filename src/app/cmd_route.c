@@ -97,7 +97,8 @@ static const char *store_path(const route_args *a, const char *cmd, int *code)
     const char *file = sb_app_find_config(a->config);
     if (!file)
         return "switchboard.db";
-    static sb_config *cfg; /* lives until exit: the path points into it */
+    static char path[4096]; /* the command's one store path */
+    sb_config *cfg = NULL;
     char err[512];
     if (sb_config_load(file, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "%s: %s\n", cmd, err);
@@ -106,7 +107,9 @@ static const char *store_path(const route_args *a, const char *cmd, int *code)
     }
     const sb_config_section *s = sb_config_section_find(cfg, "store", NULL);
     const char *p = s ? sb_config_section_get(s, "path") : NULL;
-    return p && *p ? p : "switchboard.db";
+    snprintf(path, sizeof path, "%s", p && *p ? p : "switchboard.db");
+    sb_config_free(cfg);
+    return path;
 }
 
 static int do_import(const route_args *a)
