@@ -215,7 +215,26 @@ static int cmp_d(const void *a, const void *b)
 typedef struct figures {
     double rate, p50, p99;
     unsigned failed;
+    double cpu_us; /* the server process's CPU time per session (load-independent) */
 } figures;
+
+/* CPU seconds (user + system) the parent (the servers) has used so far, from /proc. */
+static double parent_cpu_s(void)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)getppid());
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
 
 static figures run_load(int port, const char *script, unsigned conc, unsigned total)
 {
@@ -223,6 +242,7 @@ static figures run_load(int port, const char *script, unsigned conc, unsigned to
     uv_loop_init(&loop);
     run r = {.loop = &loop, .port = port, .script = script, .total = total};
     r.times = calloc(total, sizeof *r.times);
+    double cpu0 = parent_cpu_s();
     uint64_t t0 = uv_hrtime();
     for (unsigned i = 0; i < conc && i < total; i++)
         start_one(&r);
@@ -232,7 +252,8 @@ static figures run_load(int port, const char *script, unsigned conc, unsigned to
     figures f = {.rate = r.finished / secs,
                  .p50 = r.times[r.finished / 2],
                  .p99 = r.times[(size_t)(r.finished * 0.99)],
-                 .failed = r.failed};
+                 .failed = r.failed,
+                 .cpu_us = (parent_cpu_s() - cpu0) * 1e6 / r.finished};
     free(r.times);
     uv_loop_close(&loop);
     return f;
@@ -280,14 +301,14 @@ static void child_main(int sb_port, int base_port, unsigned total, int to_parent
         figures s2 = run_load(sb_port, "bench", concs[i], total / 2);
         figures b2 = run_load(base_port, "bench", concs[i], total / 2);
         figures s = {(s1.rate + s2.rate) / 2, (s1.p50 + s2.p50) / 2, (s1.p99 + s2.p99) / 2,
-                     s1.failed + s2.failed};
+                     s1.failed + s2.failed, (s1.cpu_us + s2.cpu_us) / 2};
         figures b = {(b1.rate + b2.rate) / 2, (b1.p50 + b2.p50) / 2, (b1.p99 + b2.p99) / 2,
-                     b1.failed + b2.failed};
+                     b1.failed + b2.failed, (b1.cpu_us + b2.cpu_us) / 2};
         printf("concurrency %4u: switchboard %8.0f sessions/s p50 %.3f ms p99 %.3f ms (failed "
                "%u) | baseline %8.0f sessions/s p50 %.3f ms p99 %.3f ms (failed %u) | ratio "
-               "%.0f%%, p99 %.2fx\n",
+               "%.0f%%, p99 %.2fx | server CPU per session %.1f us vs %.1f us\n",
                concs[i], s.rate, s.p50, s.p99, s.failed, b.rate, b.p50, b.p99, b.failed,
-               100.0 * s.rate / b.rate, s.p99 / b.p99);
+               100.0 * s.rate / b.rate, s.p99 / b.p99, s.cpu_us, b.cpu_us);
         fflush(stdout);
     }
     uv_loop_t loop;
