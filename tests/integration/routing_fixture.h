@@ -125,6 +125,8 @@ RF_FN char *rf_routes(const char *url_base)
         "[rule menu]\nmatch = 800\naction = ivr main\n"
         "[rule premium]\nmatch = 909\nallow = _3XX\naction = dial PJSIP/premium\n"
         "[rule loop]\nmatch = 808\naction = ivr loop\n"
+        "[rule madrid-only]\nmatch = 600\npbx = madrid\naction = dial PJSIP/madrid\n"
+        "[rule any-600]\nmatch = 600\naction = dial PJSIP/elsewhere\n"
         "[rule vip]\nmatch = 900\naction = cidmap vip\n"
         "[rule ask]\nmatch = 901\naction = decide %s/ok timeout=500ms\n"
         "fallback = dial PJSIP/operator\n"
@@ -216,11 +218,13 @@ RF_FN void rf_run_until(rf *f, bool *cond)
 }
 
 /* Plays one FastAGI call to the end; returns the decisions reported so far. */
+static const char *rf_script = "route"; /* agi_network_script of the next rf_call */
+
 RF_FN void rf_call(rf *f, const char *caller, const char *dialed, const char *const *dtmf,
                    size_t ndtmf, unsigned hangup_after)
 {
     rf_clear_call(f);
-    pbxsim_agi_call call = {.script = "route",
+    pbxsim_agi_call call = {.script = rf_script,
                             .callerid = caller,
                             .extension = dialed,
                             .dtmf = dtmf,

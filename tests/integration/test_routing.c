@@ -272,6 +272,28 @@ static void test_routing_reload_during_a_call(void **state)
     rf_teardown(&f);
 }
 
+/* agi://host/route?pbx=madrid names the PBX; a rule may be for one PBX only. */
+static void test_routing_pbx_condition_from_the_url(void **state)
+{
+    (void)state;
+    rf f;
+    rf_setup(&f);
+    rf_script = "route?pbx=madrid";
+    rf_call(&f, "300", "600", NULL, 0, 0);
+    RF_EXPECT(&f, "GET VARIABLE CALLERID(num)", "GET VARIABLE CALLERID(name)",
+              "SET VARIABLE __SB_ROUTE madrid-only", "EXEC Dial PJSIP/madrid");
+    rf_script = "route"; /* the engine's default PBX is "main" */
+    rf_call(&f, "300", "600", NULL, 0, 0);
+    RF_EXPECT(&f, "GET VARIABLE CALLERID(num)", "GET VARIABLE CALLERID(name)",
+              "SET VARIABLE __SB_ROUTE any-600", "EXEC Dial PJSIP/elsewhere");
+    rf_script = "nosuchset";
+    rf_call(&f, "300", "600", NULL, 0, 0);
+    assert_int_equal(f.ncmds, 0);
+    assert_string_equal(rf_last(&f)->outcome, "no-route");
+    rf_script = "route";
+    rf_teardown(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_routing_denied_without_pin),
         cmocka_unit_test(test_routing_menu_loop_is_bounded),
         cmocka_unit_test(test_routing_reload_during_a_call),
+        cmocka_unit_test(test_routing_pbx_condition_from_the_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
