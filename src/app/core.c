@@ -5,7 +5,8 @@
  *   bus    publish/subscribe of normalized events, with a timer that ages out replay windows
  *   model  the live call model; its events are published on the bus
  *   http   [http] (default 127.0.0.1:8080): the router, the /v1 REST API (src/api) with its
- *          token auth, static files from web_root, and the server (listening from start)
+ *          token auth, static files from web_root (default: the installed console, else the
+ *          source tree's web/), and the server (listening from start)
  *
  * The handles live in sb_app (app->store_path, bus, model, router, http, api) so that modules
  * that come later in the table (the event streams) borrow them.
@@ -19,8 +20,10 @@
 #include "http/static.h"
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BUS_EXPIRE_MS 1000
 
@@ -143,6 +146,20 @@ void app_model_free(sb_app *app)
 
 /* ---- http ---- */
 
+/* Without [http] web_root: the installed console, else the source tree's (a development build),
+ * else none. */
+static const char *default_web_root(void)
+{
+    static const char *const dirs[] = {APP_HTTP_DEFAULT_WEB_ROOT, SB_SOURCE_DIR "/web"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char index[512];
+        snprintf(index, sizeof index, "%s/index.html", dirs[i]);
+        if (access(index, R_OK) == 0)
+            return dirs[i];
+    }
+    return NULL;
+}
+
 int app_http_init(sb_app *app)
 {
     char err[256];
@@ -169,6 +186,8 @@ int app_http_init(sb_app *app)
         SB_ERROR("http", "cannot add the API routes: %s", sb_strerror(rc));
         return rc;
     }
+    if (!hc.web_root)
+        hc.web_root = default_web_root();
     if (hc.web_root) {
         rc = http_static_init(&app->http_state->web, hc.web_root);
         if (rc < 0) {
@@ -176,6 +195,7 @@ int app_http_init(sb_app *app)
             return rc;
         }
         http_router_set_fallback(app->router, http_static_handle, app->http_state->web);
+        SB_INFO("http", "web console from %s", hc.web_root);
     }
     hc.server.handler = http_router_handle;
     hc.server.handler_ud = app->router;

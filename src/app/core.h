@@ -9,6 +9,8 @@
 #define APP_STORE_DEFAULT_PATH "switchboard.db"
 #define APP_HTTP_DEFAULT_BIND "127.0.0.1"
 #define APP_HTTP_DEFAULT_PORT 8080
+/* The web console's files when [http] web_root is not set (if they are installed there). */
+#define APP_HTTP_DEFAULT_WEB_ROOT "/usr/share/switchboard/web"
 
 /* [store] path of cfg (borrowed; cfg may be NULL), or APP_STORE_DEFAULT_PATH. */
 const char *app_store_path(const sb_config *cfg);

@@ -140,9 +140,10 @@ static void device_free_v(void *v)
 
 static void pbx_free(model_pbx *p)
 {
+    /* Bridges first: bridge_free() clears the bridge pointer of each channel it holds. */
+    free_map(&p->bridges, bridge_free_v);
     free_map(&p->channels, chan_free_v);
     free_map(&p->calls, call_free_v);
-    free_map(&p->bridges, bridge_free_v);
     free_map(&p->queues, queue_free_v);
     free_map(&p->agents, agent_free_v);
     free_map(&p->hints, hint_free_v);
