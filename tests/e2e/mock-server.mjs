@@ -113,13 +113,13 @@ function playQueueCall() {
   const base = Date.parse(golden[0].time);
   golden.forEach((g, i) => {
     // The golden times are 10 ms per AMI packet; stretch them so a person sees each step.
-    const at = (Date.parse(g.time) - base) * 3;
+    const at = (Date.parse(g.time) - base) * 2;
     setTimeout(() => {
       const ev = structuredClone(g);
       ev.time = new Date().toISOString();
       ev.pbx = 'demo';
       if (ev.details.callId) ev.details.callId = id;
-      for (const k of ['start', 'answer', 'end']) if (ev.details[k]) ev.details[k] = new Date(t0 + (Date.parse(ev.details[k]) - base) * 3).toISOString();
+      for (const k of ['start', 'answer', 'end']) if (ev.details[k]) ev.details[k] = new Date(t0 + (Date.parse(ev.details[k]) - base) * 2).toISOString();
       publish(ev);
     }, at + i);
   });

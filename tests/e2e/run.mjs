@@ -165,9 +165,11 @@ try {
   });
   const waitingCell = `#agent-queues tr[data-queue="${QUEUE}"] .q-waiting`;
   await check(`a queue call rings: ${QUEUE} shows a waiting caller (queueCount)`, async () => {
-    await agent.waitForFunction((sel) => +(document.querySelector(sel) || {}).textContent > 0, waitingCell, { timeout: 70000 });
-    const evs = await agent.evaluate(() => window.__events);
-    if (!evs.some((e) => e.type === 'queueCount' && e.count > 0)) throw new Error('no queueCount > 0 event behind it');
+    await agent.waitForFunction(
+      ([sel, q]) => +(document.querySelector(sel) || {}).textContent > 0 && window.__events.some((e) => e.type === 'queueCount' && e.queue === q && e.count > 0),
+      [waitingCell, QUEUE],
+      { timeout: 70000 },
+    );
     await shot(agent, '02-agent-queue-ringing');
   });
   let callId = null;
@@ -184,7 +186,11 @@ try {
   await check('the call completes: "On the line" empties and "Last completed call" shows that call', async () => {
     if (!callId) throw new Error('no call to follow');
     await agent.waitForFunction(
-      (id) => document.getElementById('agent-phone-number').textContent === 'No one' && document.getElementById('agent-last').dataset.callId === id,
+      (id) => {
+        // agentComplete may fill the panel a moment before call.ended completes it.
+        const last = document.getElementById('agent-last');
+        return document.getElementById('agent-phone-number').textContent === 'No one' && last.dataset.callId === id && /ANSWERED/.test(last.textContent);
+      },
       callId,
       { timeout: 20000 },
     );

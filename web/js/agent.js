@@ -83,9 +83,15 @@ export class AgentView {
     setText($('agent-name'), me.name ? `· ${me.name}` : '');
 
     // Phone (extension hint)
+    // The hint's state when the extension has one; else the device state its queue memberships
+    // report (a Local/ member has no hint).
     const es = me.extensionStatus;
-    setBadge($('agent-ext-status'), statusWord(es && es.status), statusTone(es && es.status));
-    setText($('agent-hint'), es ? `${es.hint || ''}${es.context ? ' · ' + es.context : ''}` : 'No hint known for this extension.');
+    const phone = es ? es.status : memberDeviceState(me);
+    setBadge($('agent-ext-status'), statusWord(phone), statusTone(phone));
+    setText(
+      $('agent-hint'),
+      es ? `${es.hint || ''}${es.context ? ' · ' + es.context : ''}` : phone ? 'From the queue membership (no hint for this extension).' : 'No hint known for this extension.',
+    );
 
     // On the line
     const pn = me.phoneNumber;
@@ -159,7 +165,7 @@ export class AgentView {
       if (!this.pending.actionId || !of.actionId || of.actionId === this.pending.actionId) {
         this.pending.failedShown = true;
         setText($('dial-status'), '');
-        setText($('dial-error'), `The call to ${this.pending.number} failed: ${of.reason}`);
+        setText($('dial-error'), `The call to ${this.pending.number} did not go through: ${of.reason}.`);
       }
     }
 
@@ -215,6 +221,16 @@ export class AgentView {
     row.querySelector('button.pause').disabled = !!m.paused;
     row.querySelector('button.unpause').disabled = !m.paused;
   }
+}
+
+/** The busiest device state among an agent's queue memberships, or null. */
+export function memberDeviceState(agent) {
+  const rank = { ringing: 6, ringInUse: 6, inUse: 5, busy: 5, onHold: 4, notInUse: 3, unavailable: 2, invalid: 1, unknown: 0 };
+  let best = null;
+  for (const m of agent.queues.values()) {
+    if (m.status && (best === null || (rank[m.status] ?? 0) > (rank[best] ?? 0))) best = m.status;
+  }
+  return best;
 }
 
 /** The recent-events list (newest first), shared by both views. */

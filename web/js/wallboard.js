@@ -2,7 +2,7 @@
 // their states, calls in progress — drawn from ConsoleState, large enough for a wall screen.
 
 import { el, setText, reconcile, fmtDuration, since, statusWord, statusTone, setBadge, party } from './dom.js';
-import { renderEvents } from './agent.js';
+import { renderEvents, memberDeviceState } from './agent.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -137,12 +137,7 @@ export class Wallboard {
 /** The agent's phone state: the hint when known, else the busiest of its queue member states. */
 function agentStatus(a) {
   if (a.extensionStatus && a.extensionStatus.status) return a.extensionStatus.status;
-  let best = null;
-  const rank = { ringing: 5, ringInUse: 5, inUse: 4, busy: 4, onHold: 3, notInUse: 2, unavailable: 1, invalid: 1, unknown: 0 };
-  for (const m of a.queues.values()) {
-    if (best === null || (rank[m.status] ?? 0) > (rank[best] ?? 0)) best = m.status;
-  }
-  return best;
+  return memberDeviceState(a);
 }
 
 function isAvailable(a) {
