@@ -8,6 +8,7 @@
 #include "app/app.h"
 #include "app/cli.h"
 #include "app/core.h"
+#include "app/delivery.h"
 #include "app/demo.h"
 #include "app/pbx.h"
 #include "app/routing.h"
@@ -23,6 +24,8 @@ static const sb_subsystem subsystems[] = {
     {"store", app_store_init, NULL, NULL, app_store_free, NULL},
     {"bus", app_bus_init, app_bus_start, app_bus_stop, app_bus_free, NULL},
     {"model", app_model_init, NULL, NULL, app_model_free, NULL},
+    /* delivery: outbox + sinks, subscribed to the bus before any PBX produces events */
+    {"delivery", app_delivery_init, app_delivery_start, app_delivery_stop, app_delivery_free, NULL},
     {"demo", app_demo_init, app_demo_start, app_demo_stop, NULL, app_demo_reload},
     {"ami", app_ami_init, app_ami_start, app_ami_stop, app_ami_free, app_ami_reload},
     {"agi", app_routing_init, app_routing_start, app_routing_stop, app_routing_free,
@@ -30,7 +33,7 @@ static const sb_subsystem subsystems[] = {
     /* http: REST API (src/api) and the server; streams add their routes after it */
     {"http", app_http_init, app_http_start, app_http_stop, app_http_free, NULL},
     {"streams", app_streams_init, NULL, app_streams_stop, app_streams_free, NULL},
-    /* later: outbox and sinks (durable delivery), crm, dialer */
+    /* later: crm, dialer */
     {"signals", NULL, app_signals_start, app_signals_stop, NULL, NULL},
 };
 
@@ -44,6 +47,7 @@ static const char *const usage =
     "  config check              check the configuration file, print a summary\n"
     "  route import|export|test  route files in the store; explain a decision\n"
     "  token create|list|revoke  bearer tokens of the HTTP API\n"
+    "  outbox status|retry|replay  durable delivery: sink cursors, dead letters\n"
     "  version                   print the version\n"
     "\n"
     "Every command takes --help. Documentation: docs/cli.md, docs/configuration.md.\n";
@@ -73,6 +77,8 @@ int main(int argc, char **argv)
         return cmd_route(argc - 1, argv + 1);
     if (strcmp(cmd, "token") == 0)
         return cmd_token(argc - 1, argv + 1);
+    if (strcmp(cmd, "outbox") == 0)
+        return cmd_outbox(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return cli_usage_error("switchboard", "unknown option '%s'", cmd);
     return cli_usage_error("switchboard", "unknown command '%s'", cmd);

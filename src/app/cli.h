@@ -53,6 +53,7 @@ int cmd_ami(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_route(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_outbox(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif

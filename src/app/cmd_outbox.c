@@ -1,0 +1,314 @@
+/* cmd_outbox.c: `switchboard outbox status|retry|replay`: the durable outbox's sink cursors and
+ * dead letters, straight from the store with the outbox admin functions (src/outbox/outbox.h).
+ * status works while the daemon runs (WAL readers); retry marks dead letters for another round
+ * (the daemon picks them up at its next start); replay moves a cursor back and is refused by
+ * nothing but documented as "daemon stopped" (a running daemon overwrites its cursors).
+ */
+#include "app/cli.h"
+#include "app/core.h"
+
+#include "core/config.h"
+#include "core/error.h"
+#include "outbox/outbox.h"
+#include "store/store.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const outbox_help =
+    "usage: switchboard outbox COMMAND [OPTIONS]\n"
+    "\n"
+    "  status [--sink S] [--json]   every sink's cursor, pending events, retrying events and\n"
+    "                               dead letters (works while the daemon runs)\n"
+    "  retry --sink S [--from TIME] put S's dead letters (events at or after TIME; default all)\n"
+    "                               back into delivery with fresh attempts; the daemon picks\n"
+    "                               them up at its next start\n"
+    "  replay --sink S --from TIME  deliver S's events again from TIME (only with the daemon\n"
+    "                               stopped: a running daemon writes its own cursor back)\n"
+    "\n"
+    "TIME: an RFC 3339 UTC time (2026-11-25T02:00:00Z) or a duration back from now (90m, 2h, 1d).\n"
+    "\n"
+    "  -c, --config FILE   configuration file (its [store] path; default ./switchboard.db)\n"
+    "      --store PATH    the store file, overriding the configuration\n"
+    "      --sink S        the sink's name (its [sink S] section)\n"
+    "      --from TIME     see above\n"
+    "      --json          status: one JSON object per sink, one per line\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status: 0 done, 1 failure (no such sink, store error), 2 usage.\n";
+
+enum { OPT_CONFIG = 1, OPT_STORE, OPT_SINK, OPT_FROM, OPT_JSON, OPT_HELP };
+
+static const cli_opt outbox_opts[] = {
+    {"config", 'c', true, OPT_CONFIG},
+    {"store", 0, true, OPT_STORE},
+    {"sink", 0, true, OPT_SINK},
+    {"from", 0, true, OPT_FROM},
+    {"json", 0, false, OPT_JSON},
+    {"help", 'h', false, OPT_HELP},
+    {NULL, 0, false, 0},
+};
+
+typedef struct outbox_args {
+    const char *config, *store, *sink, *from;
+    bool json;
+    const char *pos[2];
+    int npos;
+} outbox_args;
+
+static sb_config *loaded_cfg; /* lives until exit: the store path points into it */
+
+static const char *store_path(const outbox_args *a, const char *cmd, int *code)
+{
+    char err[512];
+    *code = CMD_OK;
+    if (a->store)
+        return a->store;
+    const char *file = sb_app_find_config(a->config);
+    if (!file)
+        return app_store_path(NULL);
+    if (sb_config_load(file, &loaded_cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err);
+        *code = CMD_USAGE;
+        return NULL;
+    }
+    return app_store_path(loaded_cfg);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void fmt_time(int64_t ms, char *buf, size_t n)
+{
+    if (ms <= 0) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Sink names with a cursor in the store, collected by store_sinks_list. */
+typedef struct name_list {
+    char *names[256];
+    size_t n;
+} name_list;
+
+static int collect_name(const char *name, void *ud)
+{
+    name_list *l = ud;
+    if (l->n >= sizeof l->names / sizeof l->names[0])
+        return 1;
+    l->names[l->n] = strdup(name);
+    if (!l->names[l->n])
+        return SB_ENOMEM;
+    l->n++;
+    return 0;
+}
+
+static void name_list_free(name_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->names[i]);
+    l->n = 0;
+}
+
+/* Fills l with the sinks known to the store at path. 0 or an SB_E* code (message printed). */
+static int list_sinks(const char *cmd, const char *path, name_list *l)
+{
+    store_conn *c = NULL;
+    int rc = store_open(path, STORE_OPEN_READ, NULL, &c);
+    if (!rc) {
+        rc = store_sinks_list(c, collect_name, l);
+        if (rc > 0)
+            rc = 0; /* more than 256 sinks: the first ones */
+    }
+    store_close(c);
+    if (rc < 0)
+        fprintf(stderr, "%s: cannot read the store %s: %s\n", cmd, path, sb_strerror(rc));
+    return rc;
+}
+
+static bool has_sink(const name_list *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->names[i], name))
+            return true;
+    return false;
+}
+
+static int print_status(const char *cmd, const char *path, const char *name, bool json,
+                        bool *header)
+{
+    store_sink_status st;
+    char pend[32], upd[32];
+    int rc = outbox_admin_status(path, name, &st);
+    if (rc < 0) {
+        fprintf(stderr, "%s: sink %s: %s\n", cmd, name, sb_strerror(rc));
+        return rc;
+    }
+    if (json) {
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "sink", name, "cursor",
+                              (json_int_t)st.cursor, "lastSeq", (json_int_t)st.last_seq, "pending",
+                              (json_int_t)st.pending, "oldestPendingMs",
+                              (json_int_t)st.oldest_pending_ms, "retrying", (json_int_t)st.retrying,
+                              "dead", (json_int_t)st.dead, "updatedMs", (json_int_t)st.updated_ms);
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(o);
+        return s ? 0 : SB_ENOMEM;
+    }
+    if (!*header) {
+        printf("%-20s %12s %12s %10s %9s %8s  %-20s %-20s\n", "SINK", "CURSOR", "LAST", "PENDING",
+               "RETRYING", "DEAD", "OLDEST PENDING", "CURSOR MOVED");
+        *header = true;
+    }
+    fmt_time(st.oldest_pending_ms, pend, sizeof pend);
+    fmt_time(st.updated_ms, upd, sizeof upd);
+    printf("%-20s %12" PRId64 " %12" PRId64 " %10" PRId64 " %9" PRId64 " %8" PRId64
+           "  %-20s %-20s\n",
+           name, st.cursor, st.last_seq, st.pending, st.retrying, st.dead, pend, upd);
+    return 0;
+}
+
+static int do_status(const outbox_args *a, const char *path)
+{
+    static const char *cmd = "switchboard outbox status";
+    name_list l = {.n = 0};
+    bool header = false;
+    int code = CMD_OK;
+    if (a->npos > 1)
+        return cli_usage_error(cmd, "unexpected argument '%s'", a->pos[1]);
+    if (a->from)
+        return cli_usage_error(cmd, "--from is for retry and replay");
+    if (list_sinks(cmd, path, &l) < 0)
+        return CMD_FAILED;
+    if (a->sink) {
+        if (!has_sink(&l, a->sink)) {
+            fprintf(stderr, "%s: no sink '%s' in %s\n", cmd, a->sink, path);
+            code = CMD_FAILED;
+        } else if (print_status(cmd, path, a->sink, a->json, &header) < 0) {
+            code = CMD_FAILED;
+        }
+    } else if (l.n == 0 && !a->json) {
+        printf("no sink has delivered from %s yet\n", path);
+    } else {
+        for (size_t i = 0; i < l.n; i++)
+            if (print_status(cmd, path, l.names[i], a->json, &header) < 0)
+                code = CMD_FAILED;
+    }
+    name_list_free(&l);
+    return code;
+}
+
+static int do_retry_replay(const outbox_args *a, const char *path, bool replay)
+{
+    const char *cmd = replay ? "switchboard outbox replay" : "switchboard outbox retry";
+    name_list l = {.n = 0};
+    int64_t from = 0, n = 0;
+    int code = CMD_OK, rc;
+    if (a->npos > 1)
+        return cli_usage_error(cmd, "unexpected argument '%s'", a->pos[1]);
+    if (!a->sink)
+        return cli_usage_error(cmd, "--sink is required");
+    if (a->json)
+        return cli_usage_error(cmd, "--json is for status");
+    if (replay && !a->from)
+        return cli_usage_error(cmd, "--from is required (a time or a duration back from now)");
+    if (a->from && outbox_parse_from(a->from, wall_ms(), &from) < 0)
+        return cli_usage_error(cmd, "--from: '%s' is not an RFC 3339 UTC time or a duration",
+                               a->from);
+    if (list_sinks(cmd, path, &l) < 0)
+        return CMD_FAILED;
+    if (!has_sink(&l, a->sink)) {
+        fprintf(stderr, "%s: no sink '%s' in %s\n", cmd, a->sink, path);
+        code = CMD_FAILED;
+        goto out;
+    }
+    rc = replay ? outbox_admin_replay(path, a->sink, from, &n)
+                : outbox_admin_retry(path, a->sink, from, &n);
+    if (rc < 0) {
+        fprintf(stderr, "%s: sink %s: %s\n", cmd, a->sink, sb_strerror(rc));
+        code = CMD_FAILED;
+        goto out;
+    }
+    if (replay)
+        printf("sink %s: cursor moved back to %" PRId64 "; delivery starts again after it when "
+               "the daemon starts\n",
+               a->sink, n);
+    else
+        printf("sink %s: %" PRId64 " dead letter(s) marked for retry; the daemon delivers them "
+               "at its next start\n",
+               a->sink, n);
+out:
+    name_list_free(&l);
+    return code;
+}
+
+int cmd_outbox(int argc, char **argv)
+{
+    static const char *cmd = "switchboard outbox";
+    outbox_args a;
+    cli_parser cp;
+    const char *arg;
+    int opt, code = CMD_OK;
+
+    memset(&a, 0, sizeof a);
+    cli_init(&cp, argc, argv, 1, cmd, outbox_opts);
+    while ((opt = cli_next(&cp, &arg)) != CLI_END) {
+        switch (opt) {
+        case CLI_ERROR:
+            return CMD_USAGE;
+        case CLI_ARG:
+            if (a.npos < 2)
+                a.pos[a.npos] = arg;
+            a.npos++;
+            break;
+        case OPT_HELP:
+            fputs(outbox_help, stdout);
+            return CMD_OK;
+        case OPT_CONFIG:
+            a.config = arg;
+            break;
+        case OPT_STORE:
+            a.store = arg;
+            break;
+        case OPT_SINK:
+            a.sink = arg;
+            break;
+        case OPT_FROM:
+            a.from = arg;
+            break;
+        case OPT_JSON:
+            a.json = true;
+            break;
+        }
+    }
+    if (a.npos == 0)
+        return cli_usage_error(cmd, "a command is required: status, retry or replay");
+    const char *sub = a.pos[0];
+    if (strcmp(sub, "status") && strcmp(sub, "retry") && strcmp(sub, "replay"))
+        return cli_usage_error(cmd, "unknown command '%s' (status, retry or replay)", sub);
+    const char *path = store_path(&a, cmd, &code);
+    if (!path)
+        return code;
+    if (!strcmp(sub, "status"))
+        code = do_status(&a, path);
+    else
+        code = do_retry_replay(&a, path, !strcmp(sub, "replay"));
+    sb_config_free(loaded_cfg);
+    loaded_cfg = NULL;
+    return code;
+}
