@@ -345,6 +345,37 @@ try {
   });
   await shot(wall, '11-wallboard-websocket');
 
+  await check('every control of both views has an accessible name', async () => {
+    const unnamed = [];
+    for (const [name, page] of [['agent', agent], ['wallboard', wall]]) {
+      const list = await page.evaluate(() => {
+        const out = [];
+        for (const n of document.querySelectorAll('input:not([type=hidden]), select, button, [role=status], table')) {
+          if (n.closest('[hidden]')) continue;
+          const labelled =
+            n.getAttribute('aria-label') ||
+            n.getAttribute('aria-labelledby') ||
+            (n.labels && n.labels.length) ||
+            (n.tagName === 'BUTTON' && n.textContent.trim()) ||
+            (n.tagName === 'TABLE' && n.closest('section[aria-labelledby]')) ||
+            (n.getAttribute('role') === 'status');
+          if (!labelled) out.push(n.outerHTML.slice(0, 80));
+        }
+        return out;
+      });
+      for (const u of list) unnamed.push(`${name}: ${u}`);
+    }
+    if (unnamed.length) throw new Error(unnamed.join('\n'));
+  });
+  await check('a revoked session returns to the sign-in form', async () => {
+    // A token the server does not know, as after `switchboard token revoke`.
+    await wall.evaluate(() => sessionStorage.setItem('sb.token', 'revoked-token'));
+    await wall.reload({ waitUntil: 'load' });
+    await wall.waitForSelector('#login-form', { state: 'visible', timeout: 15000 });
+    const msg = await wall.textContent('#login-error');
+    if (!/sign in again|not accepted/i.test(msg)) throw new Error(`message "${msg}"`);
+  });
+
   await check('no script errors in the pages', async () => {
     if (pageErrors.length) throw new Error(pageErrors.join('\n'));
   });

@@ -142,7 +142,15 @@ async function openView(kind) {
   });
   const stream = new EventStream({
     transport: $('transport').value,
-    getEndpoints,
+    // A revoked or expired API token ends the session instead of retrying for ever.
+    getEndpoints: async () => {
+      try {
+        return await getEndpoints();
+      } catch (e) {
+        authFailed(e);
+        throw e;
+      }
+    },
     onEvent: (ev) => state.apply(ev),
     onStatus: showStatus,
   });
