@@ -9,6 +9,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "outbox/outbox.h"
 #include "sinks/factory.h"
 #include "sinks/nats.h"
 
@@ -197,9 +198,15 @@ typedef struct result_box {
     char why[NEV][200];
 } result_box;
 
+static uv_thread_t loop_thread;
+static int off_loop_calls; /* done callbacks that ran on another thread: must stay 0 */
+
 static void on_done(outbox_delivery *d, const outbox_result *r)
 {
     result_box *b = (result_box *)d;
+    uv_thread_t self = uv_thread_self();
+    if (!uv_thread_equal(&self, &loop_thread))
+        off_loop_calls++;
     b->calls++;
     for (size_t i = 0; i < b->n; i++) {
         b->res[i] = r[i];
@@ -371,6 +378,7 @@ static void test_creates_stream_and_delivers_each_id_once_in_order(void **state)
         uv_run(&loop, UV_RUN_NOWAIT);
     for (int i = 0; i < 3; i++)
         assert_int_equal(boxes[i]->calls, 1);
+    assert_int_equal(off_loop_calls, 0);
     free_sink(s);
     reader_close(&r);
 }
@@ -569,6 +577,197 @@ static void test_unreachable_server_retries_quickly(void **state)
     }
 }
 
+/* SIGSTOP: the server holds the connection but answers nothing. Acks time out (RETRY), a cancel
+ * answers a waiting delivery at once, and after SIGCONT the re-sent events are stored once. */
+static void test_stalled_server_times_out_then_dedups(void **state)
+{
+    static evset e;
+    static result_box b;
+    static char ids[NEV + 10][48];
+    result_box *boxes[] = {&b};
+    reader r;
+    sink_nats *s;
+    uint64_t t0;
+    int attempts = 0;
+    (void)state;
+    SKIP_WITHOUT_SERVER();
+    evset_fill(&e, "t8", 50);
+    s = new_sink("T8", "t8", 0, 0, false); /* timeout 1 s */
+    assert_int_equal(deliver(s, e.ptr, 10, &b), 0);
+    run_until(boxes, 1, 10000);
+    assert_int_equal(count_verdict(&b, OUTBOX_OK), 10);
+
+    /* a second sink, connected before the stall, for the cancel below */
+    static result_box b2;
+    result_box *boxes2[] = {&b2};
+    sink_nats *s2 = new_sink("T8", "t8", 0, 0, false);
+    assert_int_equal(deliver(s2, e.ptr, 10, &b2), 0);
+    run_until(boxes2, 1, 10000);
+    assert_int_equal(count_verdict(&b2, OUTBOX_OK), 10);
+
+    assert_int_equal(kill(srv_pid, SIGSTOP), 0);
+    t0 = uv_hrtime();
+    assert_int_equal(deliver(s, e.ptr + 10, 40, &b), 0);
+    run_until(boxes, 1, 10000);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(count_verdict(&b, OUTBOX_RETRY), 40);
+    assert_non_null(strstr(b.why[0], "no publish ack"));
+    assert_true((uv_hrtime() - t0) / 1000000 >= 900); /* waited for the ack timeout */
+    assert_true((uv_hrtime() - t0) / 1000000 < 5000); /* and not much longer */
+
+    /* cancel while a delivery waits for its acks: answered well before the timeout */
+    assert_int_equal(deliver(s2, e.ptr + 10, 40, &b2), 0);
+    usleep(100000);
+    t0 = uv_hrtime();
+    sink_nats_ops.cancel(s2);
+    run_until(boxes2, 1, 10000);
+    assert_int_equal(b2.calls, 1);
+    assert_int_equal(count_verdict(&b2, OUTBOX_RETRY), 40);
+    assert_non_null(strstr(b2.why[0], "shutting down"));
+    assert_true((uv_hrtime() - t0) / 1000000 < 500);
+    /* a cancelled sink answers new deliveries at once, unsent */
+    assert_int_equal(deliver(s2, e.ptr, 5, &b2), 0);
+    run_until(boxes2, 1, 10000);
+    assert_int_equal(count_verdict(&b2, OUTBOX_RETRY), 5);
+    assert_string_equal(b2.why[0], "not sent: shutting down");
+
+    assert_int_equal(kill(srv_pid, SIGCONT), 0);
+    t0 = uv_hrtime();
+    sink_nats_ops.free(s2); /* closes its connection: quick once the server answers again */
+    assert_true((uv_hrtime() - t0) / 1000000 < 3000);
+    do {
+        if (attempts)
+            usleep(200000);
+        assert_int_equal(deliver(s, e.ptr + 10, 40, &b), 0);
+        run_until(boxes, 1, 10000);
+        attempts++;
+    } while (count_verdict(&b, OUTBOX_OK) != 40 && attempts < 30);
+    assert_int_equal(count_verdict(&b, OUTBOX_OK), 40);
+    /* the stalled publishes may have been stored after SIGCONT: the re-sent ones were dropped */
+    reader_open(&r);
+    assert_int_equal(read_stream(&r, "T8", "t8.>", ids, NEV + 10, NULL, 0), 50);
+    for (int i = 0; i < 50; i++)
+        assert_string_equal(ids[i], e.id[i]);
+    reader_close(&r);
+    assert_int_equal(off_loop_calls, 0);
+    free_sink(s);
+}
+
+/* --- through the real outbox ----------------------------------------------------------------- */
+
+static int ob_durable, ob_closed;
+
+static void on_durable(int status, int64_t seq, void *ud)
+{
+    (void)seq;
+    (void)ud;
+    if (status == 0)
+        ob_durable++;
+}
+
+static void on_ob_closed(void *ud)
+{
+    (void)ud;
+    ob_closed = 1;
+}
+
+static void ob_append(outbox *ob, int from, int to)
+{
+    char id[32], key[32], payload[200];
+    for (int i = from; i < to; i++) {
+        int len;
+        snprintf(id, sizeof id, "t7-%05d", i);
+        snprintf(key, sizeof key, "call-%d", i % 7);
+        len =
+            snprintf(payload, sizeof payload,
+                     "{\"id\":\"%s\",\"type\":\"call.started\",\"pbx\":\"pbx1\",\"n\":%d}", id, i);
+        store_event ev = {0,       id,         "call.started", "pbx1", key, 1764000000000LL + i,
+                          payload, (size_t)len};
+        assert_int_equal(outbox_append(ob, &ev, on_durable, NULL), 0);
+    }
+}
+
+/* Runs the loop until the sink's cursor reaches want (at most ms); returns the stats. */
+static outbox_sink_stats wait_cursor(outbox *ob, int64_t want, int ms)
+{
+    outbox_sink_stats st;
+    uint64_t end = uv_hrtime() + (uint64_t)ms * 1000000;
+    do
+        uv_run(&loop, UV_RUN_ONCE);
+    while (outbox_sink_stats_get(ob, "bus", &st) == 0 && st.cursor < want && uv_hrtime() < end);
+    return st;
+}
+
+static void test_outbox_delivers_through_nats_across_a_restart(void **state)
+{
+    static char ids[12000][48];
+    const int n1 = 10000, n2 = 1000;
+    char text[512], err[256], db[128];
+    sb_config *cfg = NULL;
+    outbox *ob = NULL;
+    outbox_sink_stats st;
+    uint64_t t0, t1;
+    reader r;
+    int n;
+    (void)state;
+    SKIP_WITHOUT_SERVER();
+    snprintf(text, sizeof text,
+             "[sink bus]\nkind = nats\nurl = %s\nstream = T7\nsubject_prefix = t7\n"
+             "storage = memory\nbatch_max = 500\nbackoff_base = 100ms\nbackoff_max = 300ms\n"
+             "timeout = 1s\nmax_attempts = 1000\n",
+             srv_url);
+    snprintf(db, sizeof db, "%s/outbox.db", srv_dir);
+    assert_int_equal(sb_config_parse(text, strlen(text), "sb.conf", &cfg, err, sizeof err), 0);
+    assert_int_equal(outbox_open(&loop, &(outbox_options){.path = db}, &ob), 0);
+    assert_int_equal(sink_add_all(&loop, NULL, cfg, ob, NULL, err, sizeof err), 0);
+
+    t0 = uv_hrtime();
+    ob_append(ob, 0, n1);
+    st = wait_cursor(ob, n1, 30000);
+    t1 = uv_hrtime();
+    assert_int_equal(st.cursor, n1);
+    assert_int_equal(st.delivered, n1);
+    assert_int_equal(st.dead, 0);
+    printf("nats sink: %d events committed and published (acked) through the outbox in %.3f s "
+           "(%.0f events/s)\n",
+           n1, (double)(t1 - t0) / 1e9, n1 / ((double)(t1 - t0) / 1e9));
+
+    /* server down: the cursor stops, the outbox retries */
+    server_stop();
+    ob_append(ob, n1, n1 + n2);
+    st = wait_cursor(ob, n1 + n2, 1500);
+    assert_true(st.cursor < n1 + n2);
+    assert_true(st.retried > 0);
+    assert_non_null(strstr(st.last_error, "not connected"));
+    /* back (memory storage: the stream is gone and is created again) */
+    assert_int_equal(server_start(), 0);
+    st = wait_cursor(ob, n1 + n2, 20000);
+    assert_int_equal(st.cursor, n1 + n2);
+    assert_int_equal(st.dead, 0);
+
+    reader_open(&r);
+    n = read_stream(&r, "T7", "t7.>", ids, 12000, NULL, 0);
+    assert_true(n >= n2 && n <= n2 + 500); /* the events since the restart (one batch resent) */
+    {
+        int first = atoi(ids[0] + 3);
+        for (int i = 0; i < n; i++) {
+            char want[48];
+            snprintf(want, sizeof want, "t7-%05d", first + i);
+            assert_string_equal(ids[i], want);
+        }
+        assert_int_equal(first + n, n1 + n2);
+    }
+    reader_close(&r);
+
+    outbox_close(ob, on_ob_closed, NULL);
+    for (uint64_t end = uv_hrtime() + 5000000000ull; !ob_closed && uv_hrtime() < end;)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(ob_closed, 1);
+    assert_int_equal(ob_durable, n1 + n2);
+    assert_int_equal(off_loop_calls, 0);
+    sb_config_free(cfg);
+}
+
 static void test_subject_names(void **state)
 {
     char out[64];
@@ -648,8 +847,11 @@ int main(void)
         cmocka_unit_test(test_resent_ids_are_dropped_by_jetstream),
         cmocka_unit_test(test_permanent_refusals_are_dead_letters),
         cmocka_unit_test(test_missing_stream_not_created_when_disabled),
+        cmocka_unit_test(test_stalled_server_times_out_then_dedups),
         cmocka_unit_test(test_stopped_server_retries_and_restart_completes),
+        cmocka_unit_test(test_outbox_delivers_through_nats_across_a_restart),
     };
     signal(SIGPIPE, SIG_IGN);
+    loop_thread = uv_thread_self();
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
