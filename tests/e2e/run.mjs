@@ -139,6 +139,7 @@ try {
     await agent.waitForSelector('#agent-view', { state: 'visible', timeout: 10000 });
     const shown = await agent.textContent('#agent-ext');
     if (shown.trim() !== EXT) throw new Error(`agent view shows extension "${shown}"`);
+    if (await agent.isVisible('#nav-wallboard')) throw new Error('an agent token is offered the wallboard');
   });
 
   await check('the agent stream is live over Server-Sent Events with a snapshot', async () => {

@@ -167,9 +167,14 @@ function unwrap(x, key) {
 }
 
 function authFailed(e) {
-  if (e instanceof ApiError && e.status === 401) {
+  if (!(e instanceof ApiError)) return;
+  if (e.status === 401) {
     session.clear();
     showLogin('The token is no longer valid: sign in again.');
+  } else if (e.status === 403 && current && current.kind === 'wallboard' && session.ext) {
+    // An agent token on the wallboard: back to the agent view, without the wallboard link.
+    sessionStorage.setItem('sb.role', 'agent');
+    location.hash = '#/agent';
   }
 }
 
@@ -204,6 +209,8 @@ async function signIn(e) {
     if (view === 'agent') {
       if (!ext) throw new ApiError(400, 'missing_extension', 'Enter your extension.');
       await api.agent(ext);
+      // Without GET /v1/me: a token that may not list calls is an agent token (no wallboard).
+      if (!role) role = await api.calls().then(() => null, (e) => (e.status === 403 ? 'agent' : null));
     } else {
       await api.calls(); // supervisor, admin or service only: an agent token gets 403 here
     }
