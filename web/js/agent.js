@@ -165,7 +165,7 @@ export class AgentView {
       if (!this.pending.actionId || !of.actionId || of.actionId === this.pending.actionId) {
         this.pending.failedShown = true;
         setText($('dial-status'), '');
-        setText($('dial-error'), `The call to ${this.pending.number} did not go through: ${of.reason}.`);
+        setText($('dial-error'), `The call to ${this.pending.number} did not go through: ${String(of.reason || 'unknown reason').replace(/^failed:\s*/, '')}.`);
       }
     }
 

@@ -1,6 +1,8 @@
 // state.js: the console's picture of the PBX, built from a snapshot and kept current by the
 // normalized events of docs/events.md. The views only read it.
 
+import { statusWord } from './dom.js';
+
 const RECENT_MAX = 30;
 
 /** An array from an array, a {key: object} map, a single object with `keyField`, or nothing. */
@@ -216,11 +218,12 @@ export function describe(ev) {
   const d = ev.details || {};
   switch (ev.type) {
     case 'queueMemberStatus':
-      return `${d.memberName || ev.agent} in ${d.queue}: ${d.status}${d.paused ? ' (paused' + (d.pausedReason ? ': ' + d.pausedReason : '') + ')' : ''}`;
+      if (d.loggedIn === false) return `${d.memberName || ev.agent} left ${d.queue}`;
+      return `${d.memberName || ev.agent} in ${d.queue}: ${statusWord(d.status)}${d.paused ? ' (paused' + (d.pausedReason ? ': ' + d.pausedReason : '') + ')' : ''}`;
     case 'queueCount':
       return `${d.queue}: ${d.count} waiting`;
     case 'extensionStatus':
-      return `extension ${d.extension || ev.agent}: ${d.status}`;
+      return `extension ${d.extension || ev.agent}: ${statusWord(d.status)}`;
     case 'phoneNumber':
       return d.number ? `${ev.agent} talking to ${d.number}` : `${ev.agent}: call left`;
     case 'agentComplete':
