@@ -184,40 +184,37 @@ void stream_token_detach(streams *s, stream_token *t)
 void stream_sweep(streams *s)
 {
     sb_strmap_iter it;
-    const char *key;
     void *v;
     int64_t now = streams_now(s);
-    bool again = true;
-    /* Deleting while iterating is not allowed: collect one at a time (sweeps are rare and small).
-     */
-    while (again) {
-        again = false;
-        sb_strmap_iter_init(&it, &s->tokens);
-        while (sb_strmap_iter_next(&it, &key, &v)) {
-            stream_token *t = v;
-            if (t->users == 0 && now > t->expires_ms) {
-                sb_strmap_del(&s->tokens, sb_slice_cstr(t->key));
-                stream_hub_put(t->hub);
-                free(t);
-                again = true;
-                break;
-            }
-        }
+    size_t n = 0, cap = sb_strmap_count(&s->tokens) + sb_strmap_count(&s->hubs);
+    void **dead = cap ? malloc(cap * sizeof *dead) : NULL;
+    /* A map may not change while iterated: collect first, then free. */
+    if (!dead)
+        goto out;
+    sb_strmap_iter_init(&it, &s->tokens);
+    while (sb_strmap_iter_next(&it, NULL, &v)) {
+        stream_token *t = v;
+        if (t->users == 0 && now > t->expires_ms)
+            dead[n++] = t;
     }
+    for (size_t i = 0; i < n; i++) {
+        stream_token *t = dead[i];
+        sb_strmap_del(&s->tokens, sb_slice_cstr(t->key));
+        stream_hub_put(t->hub);
+        free(t);
+    }
+    n = 0;
     now = streams_now(s);
-    again = true;
-    while (again) {
-        again = false;
-        sb_strmap_iter_init(&it, &s->hubs);
-        while (sb_strmap_iter_next(&it, &key, &v)) {
-            stream_hub *h = v;
-            if (h->refs == 0 && now >= h->linger_until) {
-                hub_destroy(h);
-                again = true;
-                break;
-            }
-        }
+    sb_strmap_iter_init(&it, &s->hubs);
+    while (sb_strmap_iter_next(&it, NULL, &v)) {
+        stream_hub *h = v;
+        if (h->refs == 0 && now >= h->linger_until)
+            dead[n++] = h;
     }
+    for (size_t i = 0; i < n; i++)
+        hub_destroy(dead[i]);
+out:
+    free(dead);
     s->st.tokens_live = (uint32_t)sb_strmap_count(&s->tokens);
 }
 

@@ -168,16 +168,24 @@ static char *state_event(streams *s, stream_hub *h, const char *type, uint64_t a
 
 /* ---- SSE and WebSocket clients ---- */
 
+/* A resuming client may be far behind (a supervisor stream carries thousands of events a second
+ * and keeps 10,000). Its backlog is handed to the transport in chunks of catchup_chunk_bytes, the
+ * next one only once the kernel took the last, so a resume never trips the slow-consumer limit;
+ * once at most CATCHUP_LIVE events remain, bus_subscribe_from() replays those and follows live. */
+#define CATCHUP_LIVE 64
+
 typedef struct client {
     streams *s;
     stream_hub *hub;
     stream_token *tok;
     http_stream *hs;
     bus_sub *sub;
-    uint64_t last;     /* last seq pushed */
-    bool started;      /* snapshot or resume done */
+    uint64_t last;     /* last seq pushed (or the snapshot's) */
+    size_t budget;     /* bytes left in the current catch-up chunk */
+    bool started;      /* snapshot or resume point decided */
     bool closed;       /* on_close ran */
-    uv_timer_t *timer; /* WebSocket resume wait */
+    bool failed;       /* a push failed: on_close follows */
+    uv_timer_t *timer; /* WebSocket resume wait, then catch-up pacing */
 } client;
 
 static void client_entry(void *ud, const bus_entry *e)
@@ -195,8 +203,40 @@ static void client_entry(void *ud, const bus_entry *e)
         c->s->st.overflows++;
     else if (rc == SB_ENOMEM)
         http_stream_close(c->hs, 1011, "out of memory");
+    c->failed = true;
     bus_unsubscribe(c->sub);
     c->sub = NULL;
+}
+
+/* One entry of a catch-up chunk (built for this client: the hub caches live entries). */
+static void client_replay_entry(void *ud, const bus_entry *e)
+{
+    client *c = ud;
+    sb_buf b;
+    char id[24];
+    int n, rc;
+    http_msg *m = NULL;
+    if (c->budget == 0 || c->failed)
+        return;
+    sb_buf_init(&b, 4u << 20);
+    n = snprintf(id, sizeof id, "%" PRIu64, e->seq);
+    if (bus_entry_format(e, &b) == 0)
+        m = http_msg_new((sb_slice){id, (size_t)n}, (sb_slice){NULL, 0}, (sb_slice){b.data, b.len});
+    sb_buf_free(&b);
+    rc = m ? http_stream_push(c->hs, m) : SB_ENOMEM;
+    c->s->st.pushes++;
+    if (rc == 0) {
+        size_t len = http_msg_framing(m, http_stream_get_kind(c->hs)).len;
+        c->last = e->seq;
+        c->budget = len >= c->budget ? 0 : c->budget - len;
+    } else {
+        if (rc == SB_ETOOBIG)
+            c->s->st.overflows++;
+        else if (rc == SB_ENOMEM)
+            http_stream_close(c->hs, 1011, "out of memory");
+        c->failed = true;
+    }
+    http_msg_unref(m);
 }
 
 static int send_state(client *c, const char *type, uint64_t at)
@@ -220,41 +260,63 @@ static int send_state(client *c, const char *type, uint64_t at)
             c->s->st.snapshots++;
         else
             c->s->st.resyncs++;
+    } else {
+        c->failed = true;
     }
     return rc;
 }
 
-/* Starts the flow: after == NULL -> snapshot then live; else replay after *after then live, or
- * resync then live when *after is outside the window. */
-static void client_begin(client *c, const uint64_t *after)
+static void on_catch_up(uv_timer_t *t);
+
+/* Moves the client towards the live flow (see CATCHUP_CHUNK). */
+static void client_catch_up(client *c)
 {
     bus_stream *bs = c->hub->bs;
     int rc;
-    c->started = true;
-    if (c->timer)
-        uv_timer_stop(c->timer);
-    if (after) {
-        rc = bus_subscribe_from(bs, *after, client_entry, c, &c->sub);
-        if (rc == 0) {
-            c->s->st.resumes++;
-            return;
-        }
-        if (rc != BUS_GAP)
-            goto fail;
-        uint64_t at = bus_stream_last_seq(bs);
-        if (send_state(c, "resync", at) < 0)
-            return;
-        rc = bus_subscribe_from(bs, at, client_entry, c, &c->sub);
-    } else {
-        uint64_t at = bus_stream_last_seq(bs);
-        if (send_state(c, "snapshot", at) < 0)
-            return;
-        rc = bus_subscribe_from(bs, at, client_entry, c, &c->sub);
-    }
-    if (rc == 0)
+    if (c->closed || c->failed || c->sub)
         return;
-fail:
-    http_stream_close(c->hs, 1011, "cannot follow the stream");
+    if (bus_stream_last_seq(bs) - c->last <= CATCHUP_LIVE) {
+        rc = bus_subscribe_from(bs, c->last, client_entry, c, &c->sub);
+        if (rc == BUS_GAP) { /* the window moved past us while we caught up */
+            if (send_state(c, "resync", bus_stream_last_seq(bs)) < 0)
+                return;
+            rc = bus_subscribe_from(bs, c->last, client_entry, c, &c->sub);
+        }
+        if (rc < 0)
+            http_stream_close(c->hs, 1011, "cannot follow the stream");
+        return;
+    }
+    if (http_stream_queued(c->hs) > 0) {
+        uv_timer_start(c->timer, on_catch_up, 2, 0); /* the kernel has not taken the last chunk */
+        return;
+    }
+    c->budget = c->s->cfg.catchup_chunk_bytes;
+    rc = bus_replay(bs, c->last, client_replay_entry, c);
+    if (rc == BUS_GAP && send_state(c, "resync", bus_stream_last_seq(bs)) < 0)
+        return;
+    uv_timer_start(c->timer, on_catch_up, 0, 0); /* after this iteration's flush */
+}
+
+static void on_catch_up(uv_timer_t *t)
+{
+    client_catch_up(t->data);
+}
+
+/* Decides where the client starts: after == NULL -> snapshot; else after *after, or a resync
+ * when *after is outside the window. Then catches up and follows live. */
+static void client_begin(client *c, const uint64_t *after)
+{
+    bus_stream *bs = c->hub->bs;
+    uint64_t last = bus_stream_last_seq(bs);
+    c->started = true;
+    uv_timer_stop(c->timer);
+    if (after && *after <= last && *after + 1 >= bus_stream_first_seq(bs)) {
+        c->last = *after;
+        c->s->st.resumes++;
+    } else if (send_state(c, after ? "resync" : "snapshot", last) < 0) {
+        return;
+    }
+    client_catch_up(c);
 }
 
 static void client_free(client *c)
@@ -281,12 +343,7 @@ static void client_on_close(http_stream *hs, int reason, void *ud)
     stream_hub_put(c->hub);
     if (c->s->st.clients)
         c->s->st.clients--;
-    if (c->timer) {
-        c->timer->data = c;
-        uv_close((uv_handle_t *)c->timer, on_timer_closed);
-    } else {
-        client_free(c);
-    }
+    uv_close((uv_handle_t *)c->timer, on_timer_closed);
 }
 
 static void on_resume_wait(uv_timer_t *t)
@@ -378,24 +435,18 @@ static void handle_stream(http_request *req, streams *s, bool global, bool ws)
         return;
     }
     c->s = s;
-    if (ws && !has_after) {
-        c->timer = malloc(sizeof *c->timer);
-        if (!c->timer || uv_timer_init(s->cfg.loop, c->timer) < 0) {
-            release_hub(s, c->hub, c->tok);
-            client_free(c);
-            http_respond_error(req, 500, "internal", "out of memory");
-            return;
-        }
-        c->timer->data = c;
+    c->timer = malloc(sizeof *c->timer);
+    if (!c->timer || uv_timer_init(s->cfg.loop, c->timer) < 0) {
+        release_hub(s, c->hub, c->tok);
+        client_free(c);
+        http_respond_error(req, 500, "internal", "out of memory");
+        return;
     }
+    c->timer->data = c;
     c->hs = ws ? http_ws_accept(req, &cbs, c) : http_sse_start(req, &cbs, c);
     if (!c->hs) { /* answered already; no callback will run */
         release_hub(s, c->hub, c->tok);
-        if (c->timer) {
-            uv_close((uv_handle_t *)c->timer, on_timer_closed);
-        } else {
-            client_free(c);
-        }
+        uv_close((uv_handle_t *)c->timer, on_timer_closed);
         return;
     }
     s->st.clients++;
@@ -702,6 +753,8 @@ int streams_new(const streams_config *cfg, streams **out)
         s->cfg.poll_max_timeout_ms = 60000;
     if (!s->cfg.poll_max_events)
         s->cfg.poll_max_events = 1000;
+    if (!s->cfg.catchup_chunk_bytes)
+        s->cfg.catchup_chunk_bytes = 64 * 1024;
     if (!s->cfg.max_tokens)
         s->cfg.max_tokens = 100000;
     if (cfg->base_url) {

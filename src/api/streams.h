@@ -54,6 +54,9 @@ typedef struct streams_config {
     uint32_t poll_max_timeout_ms; /* cap on long-poll ?timeout=S; default 60000 */
     size_t poll_max_events;       /* events per long-poll answer; default 1000 */
     size_t max_tokens;            /* live stream tokens; default 100000 (then 503) */
+    size_t catchup_chunk_bytes;   /* a resuming client's backlog is sent in chunks this big, each
+                                     once the kernel took the last; keep it at most the server's
+                                     stream_max_queued; default 64 KiB */
     const char *base_url;         /* prefix of the URLs in a subscription answer ("http://h:8080");
                                      NULL = relative URLs ("/v1/..."); copied */
     /* Clock in ms since the UNIX epoch for token expiry and event times; NULL = CLOCK_REALTIME. */

@@ -303,6 +303,38 @@ static void test_sse_slow_client_dropped_and_resumes(void **state)
     sh_stop(&h);
 }
 
+/* A client resuming far behind (20 MB of missed events, 32 KiB allowed unsent) is fed in chunks
+ * as it reads, never cut as a slow consumer, and gets every event once. */
+static void test_sse_large_backlog_resume_is_paced(void **state)
+{
+    sh h;
+    (void)state;
+    sh_start(&h, &(sh_opts){.stream_max_queued = 32 * 1024});
+    char *tok = sh_subscribe(&h, "/v1/agents/710/subscriptions", "sup-tok", NULL, 201);
+    publish(&h, "710", 10000, 2000);
+    hc *c = sh_sse(&h, "710", tok, "Last-Event-ID: 0\r\n");
+    SH_RUN_UNTIL(&h, c->status == 200, 2000);
+    uv_read_stop((uv_stream_t *)&c->tcp); /* a slow start: the daemon must wait, not drop */
+    SH_RUN_FOR(&h, 300);
+    streams_stats st;
+    streams_get_stats(h.st, &st);
+    assert_int_equal(st.overflows, 0);
+    uv_read_start((uv_stream_t *)&c->tcp, hc_alloc, hc_on_read);
+    SH_RUN_UNTIL(&h, c->nev == 10000, 20000);
+    assert_int_equal(c->nev, 10000);
+    assert_contiguous(c, 0, 1);
+    publish(&h, "710", 5, 10); /* and then it is live */
+    SH_RUN_UNTIL(&h, c->nev == 10005, 2000);
+    assert_contiguous(c, 0, 1);
+    streams_get_stats(h.st, &st);
+    assert_int_equal(st.overflows, 0);
+    assert_int_equal(st.resumes, 1);
+    assert_int_equal(st.snapshots, 0);
+    hc_free(c);
+    free(tok);
+    sh_stop(&h);
+}
+
 static int status_of(sh *h, const char *method, const char *path, const char *headers,
                      const char *body)
 {
@@ -428,6 +460,37 @@ static void test_stream_token_scope_and_expiry(void **state)
     sh_stop(&h);
 }
 
+/* Live tokens are bounded (503 past max_tokens); expired ones are swept to make room. */
+static void test_stream_tokens_bounded_and_swept(void **state)
+{
+    sh h;
+    (void)state;
+    sh_start(&h, &(sh_opts){.max_tokens = 3, .token_ttl_ms = 1000});
+    h.fake_now = 2000000000000;
+    char *t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = sh_subscribe(&h, "/v1/agents/501/subscriptions", "svc-tok", NULL, 201);
+        assert_non_null(t[i]);
+    }
+    assert_null(sh_subscribe(&h, "/v1/agents/501/subscriptions", "svc-tok", NULL, 503));
+    h.fake_now += 1001;
+    char *t4 = sh_subscribe(&h, "/v1/agents/502/subscriptions", "svc-tok", NULL, 201);
+    assert_non_null(t4);
+    streams_stats st;
+    streams_get_stats(h.st, &st);
+    assert_int_equal(st.tokens_live, 1);
+    assert_int_equal(st.tokens_issued, 4);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/agents/501/stream/poll?token=%s&timeout=0", t[0]);
+    assert_int_equal(status_of(&h, "GET", path, NULL, NULL), 401);
+    snprintf(path, sizeof path, "/v1/agents/502/stream/poll?token=%s&timeout=0", t4);
+    assert_int_equal(status_of(&h, "GET", path, NULL, NULL), 200);
+    for (int i = 0; i < 3; i++)
+        free(t[i]);
+    free(t4);
+    sh_stop(&h);
+}
+
 /* The supervisor stream sees every event (here: the call events nobody's agent stream has). */
 static void test_supervisor_stream(void **state)
 {
@@ -458,7 +521,9 @@ int main(void)
         cmocka_unit_test(test_sse_resume_across_ami_reconnect),
         cmocka_unit_test(test_sse_beyond_window_resync),
         cmocka_unit_test(test_sse_slow_client_dropped_and_resumes),
+        cmocka_unit_test(test_sse_large_backlog_resume_is_paced),
         cmocka_unit_test(test_stream_token_scope_and_expiry),
+        cmocka_unit_test(test_stream_tokens_bounded_and_swept),
         cmocka_unit_test(test_supervisor_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -50,6 +50,7 @@ typedef struct sh_opts {
     size_t stream_max_queued; /* 0 -> server default */
     uint32_t token_ttl_ms;    /* 0 -> streams default */
     uint32_t ws_resume_wait_ms;
+    size_t max_tokens;
 } sh_opts;
 
 typedef struct sh {
@@ -190,6 +191,8 @@ static void sh_start(sh *h, const sh_opts *o)
                          .bearer_ud = h,
                          .token_ttl_ms = o->token_ttl_ms,
                          .ws_resume_wait_ms = o->ws_resume_wait_ms,
+                         .catchup_chunk_bytes = o->stream_max_queued / 2,
+                         .max_tokens = o->max_tokens,
                          .base_url = "http://127.0.0.1:1",
                          .now_ms = sh_clock,
                          .clock_ud = h};
@@ -225,7 +228,7 @@ static void sh_stop(sh *h)
 
 /* ---- a client on the loop: raw HTTP, SSE and WebSocket parsing ---- */
 
-#define HC_MAX_EVENTS 4096
+#define HC_MAX_EVENTS 16384
 
 typedef struct hc_event {
     char *id;    /* SSE id, or NULL */
