@@ -256,6 +256,10 @@ function init() {
     showLogin();
   });
   $('conn-drop').addEventListener('click', () => current && current.stream.drop());
+  $('wb-fullscreen').addEventListener('click', () => {
+    const root = document.documentElement;
+    if (root.requestFullscreen) root.requestFullscreen().catch(() => {});
+  });
   window.addEventListener('hashchange', route);
   route();
 }
