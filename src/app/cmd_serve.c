@@ -11,8 +11,10 @@
 static const char *const serve_help =
     "usage: switchboard serve [-c FILE] [--demo] [--log-level L] [--log-json]\n"
     "\n"
-    "Runs the daemon: connects to every [pbx NAME] of the configuration, logs every state\n"
-    "change, reloads the configuration on SIGHUP and stops cleanly on SIGTERM or SIGINT.\n"
+    "Runs the daemon: connects to every [pbx NAME] of the configuration, keeps the live call\n"
+    "model, serves the HTTP API (default http://127.0.0.1:8080/v1, [http] bind and port; tokens\n"
+    "from `switchboard token create`), reloads the configuration on SIGHUP and stops cleanly on\n"
+    "SIGTERM or SIGINT. The store is [store] path (default ./switchboard.db).\n"
     "\n"
     "  -c, --config FILE   configuration file (default: $SWITCHBOARD_CONF, ./switchboard.conf,\n"
     "                      /etc/switchboard/switchboard.conf; none: defaults)\n"

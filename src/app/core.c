@@ -29,6 +29,8 @@
 
 struct app_http {
     http_static *web;
+    http_server_config server; /* as given to http_server_init (strings borrowed from the cfg) */
+    bool is_default_port;      /* [http] port not configured */
 };
 
 const char *app_store_path(const sb_config *cfg)
@@ -199,6 +201,8 @@ int app_http_init(sb_app *app)
     }
     hc.server.handler = http_router_handle;
     hc.server.handler_ud = app->router;
+    app->http_state->server = hc.server;
+    app->http_state->is_default_port = !sec || !sb_config_section_get(sec, "port");
     rc = http_server_init(&app->http, app->loop, &hc.server);
     if (rc < 0) {
         SB_ERROR("http", "cannot create the server: %s", sb_strerror(rc));
@@ -210,6 +214,20 @@ int app_http_init(sb_app *app)
 int app_http_start(sb_app *app)
 {
     int rc = http_server_start(app->http);
+    if (rc == UV_EADDRINUSE && app->demo_active && app->http_state->is_default_port) {
+        /* The demo is for trying things out: another program (or another demo) on 8080 must not
+         * stop it. A configured port is never replaced. */
+        http_server_config alt = app->http_state->server;
+        alt.port = 0;
+        http_server_free(app->http);
+        app->http = NULL;
+        rc = http_server_init(&app->http, app->loop, &alt);
+        if (rc == 0)
+            rc = http_server_start(app->http);
+        if (rc == 0)
+            SB_WARN("http", "port %d is in use: the demo serves on port %d instead",
+                    APP_HTTP_DEFAULT_PORT, http_server_port(app->http));
+    }
     if (rc < 0) {
         SB_ERROR("http", "cannot listen: %s", sb_strerror(rc));
         return rc;
