@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# chaos.sh: issue 5 §3. 100,000 events flow from the daemon to three sinks at once — a webhook
+# (tests/integration/receiver.py, signed, batches, partitioned per call), an S3 sink (the npm
+# package s3rver) and a NATS JetStream sink (nats-server -js) — while:
+#   - the webhook receiver is down (killed, connection refused) for about 9 s,
+#   - nats-server is restarted (SIGTERM, then started again on the same port and store),
+#   - switchboard itself is killed with SIGKILL twice and restarted each time.
+# Afterwards each receiver must hold every event id at least once and, after dropping duplicates
+# by id, exactly the emitted set, with each call's events in the call's order. Prints the counts.
+#
+# Event source: the daemon's documented TEST-ONLY synthetic source
+# (SWITCHBOARD_SYNTHETIC_EVENTS=N@RATE, src/app/delivery.h): N call events (5 per call, 50 calls
+# interleaved) published on the bus with deterministic ids, so each restarted daemon publishes the
+# same set again and the outbox drops the ids it already committed. The emitted set is therefore
+# known exactly. The built-in simulator runs too (no [pbx] configured = demo mode), but the sinks
+# filter on pbxs = synthetic, so its events are not part of the check.
+#
+# Env: SB_BIN (build dir), SB_SRC; CHAOS_EVENTS (default 100000), CHAOS_RATE (events/s, 20000).
+# Skipped (exit 0, says so) without python3, node + s3rver (npm ci) or nats-server.
+set -euo pipefail
+SRC=${SB_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+BIN=${SB_BIN:-$SRC/build}
+N=${CHAOS_EVENTS:-100000}
+RATE=${CHAOS_RATE:-20000}
+SB="$BIN/switchboard"
+HERE="$SRC/tests/integration"
+DEADLINE_S=240 # the whole run, start to verdict
+
+for tool in python3 node nats-server curl; do
+    command -v "$tool" >/dev/null || { echo "chaos: $tool missing: skipped"; exit 0; }
+done
+[ -d "$SRC/node_modules/s3rver" ] || { echo "chaos: s3rver not installed (npm ci): skipped"; exit 0; }
+[ -x "$SB" ] || { echo "chaos: $SB not built"; exit 1; }
+
+tmp=$(mktemp -d /tmp/sb-chaos.XXXXXX)
+sb_pid="" rcv_pid="" nats_pid="" s3_pid=""
+cleanup() {
+    for p in $sb_pid $rcv_pid $nats_pid $s3_pid; do kill -9 "$p" 2>/dev/null || true; done
+    exec 9>&- 2>/dev/null || true
+    for p in $sb_pid $rcv_pid $nats_pid $s3_pid; do wait "$p" 2>/dev/null || true; done
+    if [ -n "${CHAOS_KEEP:-}" ]; then echo "chaos: kept $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+t0=$(date +%s)
+say() { printf 'chaos [%3ds] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
+over() { [ $(( $(date +%s) - t0 )) -ge $DEADLINE_S ]; }
+
+wait_port_line() { # file -> prints the port of its "PORT n" line (waits at most 10 s)
+    for _ in $(seq 100); do
+        if grep -q '^PORT ' "$1" 2>/dev/null; then awk '/^PORT /{print $2; exit}' "$1"; return 0; fi
+        sleep 0.1
+    done
+    echo "chaos: no PORT line in $1" >&2; return 1
+}
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# ---- the receivers ----
+secret=chaos-secret
+start_receiver() { # [port]
+    : >"$tmp/rcv.port"
+    python3 "$HERE/receiver.py" --port "${1:-0}" --secret "$secret" --out "$tmp/webhook.ids" \
+        >"$tmp/rcv.port" 2>>"$tmp/rcv.log" &
+    rcv_pid=$!
+    rcv_port=$(wait_port_line "$tmp/rcv.port")
+}
+start_nats() {
+    nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$tmp/nats" >>"$tmp/nats.log" 2>&1 &
+    nats_pid=$!
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "chaos: nats-server did not listen" >&2; return 1
+}
+
+start_receiver
+nats_port=$(free_port)
+start_nats
+mkdir -p "$tmp/s3"
+mkfifo "$tmp/s3.in"
+node "$HERE/s3rver.js" "$tmp/s3" chaos <"$tmp/s3.in" >"$tmp/s3.port" 2>"$tmp/s3.log" &
+s3_pid=$!
+exec 9>"$tmp/s3.in" # s3rver stops when its stdin closes
+s3_port=$(wait_port_line "$tmp/s3.port")
+say "receivers: webhook :$rcv_port, s3rver :$s3_port, nats-server :$nats_port"
+
+cat >"$tmp/sb.conf" <<EOF
+[general]
+log_level = warn
+[http]
+port = 0
+[store]
+path = $tmp/sb.db
+[sink hook]
+kind = webhook
+url = http://127.0.0.1:$rcv_port/hook
+secret = $secret
+batch = yes
+batch_max = 200
+partitioned = yes
+max_inflight = 8
+pbxs = synthetic
+backoff_base = 200ms
+backoff_max = 2s
+max_attempts = 100000
+max_age = 1h
+timeout = 5s
+[sink archive]
+kind = s3
+endpoint = http://127.0.0.1:$s3_port
+bucket = chaos
+prefix = sb/
+region = us-east-1
+access_key = S3RVER
+secret_key = S3RVER
+flush_interval = 500ms
+batch_max = 2000
+pbxs = synthetic
+backoff_base = 200ms
+backoff_max = 2s
+max_attempts = 100000
+max_age = 1h
+[sink bus]
+kind = nats
+url = nats://127.0.0.1:$nats_port
+stream = CHAOS
+duplicate_window = 10m
+pbxs = synthetic
+backoff_base = 200ms
+backoff_max = 2s
+max_attempts = 100000
+max_age = 1h
+timeout = 2s
+EOF
+
+start_sb() {
+    SWITCHBOARD_SYNTHETIC_EVENTS="$N@$RATE" "$SB" serve -c "$tmp/sb.conf" >>"$tmp/sb.log" 2>&1 &
+    sb_pid=$!
+}
+committed() { # highest stored seq (from any sink's status), or 0
+    local js
+    js=$("$SB" outbox status --store "$tmp/sb.db" --json 2>/dev/null || true)
+    printf '%s\n' "$js" | python3 -c 'import json,sys
+print(max([json.loads(l)["lastSeq"] for l in sys.stdin if l.strip()] or [0]))' 2>/dev/null || echo 0
+}
+wait_committed() { # n: wait (bounded) until the store holds n events
+    for _ in $(seq 200); do [ "$(committed)" -ge "$1" ] && return 0; sleep 0.1; done
+    say "(store did not reach $1 events in time; going on)"
+}
+sigkill_sb() {
+    kill -9 "$sb_pid"; wait "$sb_pid" 2>/dev/null || true
+    say "switchboard SIGKILLed with $(committed) events committed"
+}
+
+start_sb
+say "switchboard started (pid $sb_pid): $N synthetic events at $RATE/s"
+wait_committed $(( N / 10 ))
+kill "$rcv_pid"; wait "$rcv_pid" 2>/dev/null || true
+say "webhook receiver DOWN"
+wait_committed $(( N / 4 ))
+sigkill_sb
+start_sb
+say "switchboard restarted (pid $sb_pid)"
+wait_committed $(( N / 2 ))
+kill "$nats_pid"; wait "$nats_pid" 2>/dev/null || true
+say "nats-server stopped"
+sleep 1
+start_nats
+say "nats-server restarted"
+wait_committed $(( N * 3 / 4 ))
+sigkill_sb
+start_sb
+say "switchboard restarted (pid $sb_pid)"
+sleep 3
+start_receiver "$rcv_port"
+say "webhook receiver UP again"
+
+# ---- wait until every sink is done with every event ----
+drained() {
+    "$SB" outbox status --store "$tmp/sb.db" --json 2>/dev/null | python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+n = int(sys.argv[1])
+ok = len(rows) == 3 and all(r["pending"] == 0 and r["lastSeq"] >= n for r in rows)
+print(" ".join("%s:%d/%d" % (r["sink"], r["cursor"], r["lastSeq"]) for r in rows))
+sys.exit(0 if ok else 1)' "$N"
+}
+while ! st=$(drained); do
+    if over; then say "TIMEOUT waiting for delivery: $st"; tail -20 "$tmp/sb.log"; exit 1; fi
+    sleep 1
+done
+say "all sinks drained: $st"
+"$SB" outbox status --store "$tmp/sb.db"
+kill -TERM "$sb_pid"
+code=0; wait "$sb_pid" || code=$?
+sb_pid=""
+say "switchboard stopped with SIGTERM (exit $code)"
+
+# ---- what each receiver holds ----
+python3 "$HERE/nats_read.py" --port "$nats_port" --stream CHAOS --timeout 60 >"$tmp/nats.ids"
+read -r s3_objects s3_cdrs < <(python3 "$HERE/chaos_check.py" s3 "$tmp/s3" chaos "$tmp/s3.ids")
+say "s3: $s3_objects NDJSON objects, $s3_cdrs CDR objects (calls: $(( (N + 4) / 5 )))"
+fail=0
+for r in webhook s3 nats; do
+    python3 "$HERE/chaos_check.py" check "$N" "$r" "$tmp/$r.ids" || fail=1
+done
+calls=$(( N / 250 * 50 + ( N % 250 > 200 ? N % 250 - 200 : 0 ) ))
+[ "$s3_cdrs" -eq "$calls" ] || { say "FAIL: $s3_cdrs CDR objects, want $calls (one per call.ended)"; fail=1; }
+[ "$code" -eq 0 ] || { say "FAIL: switchboard exited $code after SIGTERM"; fail=1; }
+dead=$(grep -c 'dead letter' "$tmp/sb.log" || true)
+say "daemon log (warn and above): $(wc -l <"$tmp/sb.log") lines, $dead mention dead letters:"
+head -20 "$tmp/sb.log" | sed 's/^/    /'
+sed 's/^/    receiver: /' "$tmp/rcv.log" | head -5
+if [ "$fail" -ne 0 ]; then say "FAILED"; tail -30 "$tmp/sb.log"; exit 1; fi
+say "PASSED in $(( $(date +%s) - t0 )) s"

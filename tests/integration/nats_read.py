@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""nats_read.py: prints the "id" of every message of a JetStream stream, in stream order, one per
+line, for the chaos test (no client library needed: the NATS text protocol over a socket).
+
+It asks the stream's message count ($JS.API.STREAM.INFO), creates an ephemeral push consumer
+(deliver all, no acks) and reads until it has that many messages. Bounded by --timeout.
+Usage: nats_read.py --port N --stream NAME [--timeout SECONDS]
+"""
+import argparse
+import json
+import socket
+import sys
+import time
+
+
+class Conn:
+    def __init__(self, port, deadline):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buf = b""
+        self.deadline = deadline
+        self.readline()  # INFO
+        self.send(b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\n')
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def fill(self):
+        if time.time() > self.deadline:
+            raise TimeoutError("nats_read: timed out")
+        self.sock.settimeout(max(0.1, min(5, self.deadline - time.time())))
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("nats_read: connection closed")
+        self.buf += chunk
+
+    def readline(self):
+        while b"\r\n" not in self.buf:
+            self.fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def readn(self, n):
+        while len(self.buf) < n + 2:
+            self.fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def next_msg(self):
+        """(sid, payload) of the next MSG/HMSG; answers PINGs, skips +OK. A push consumer's
+        messages keep their original subject: the subscription id tells them apart."""
+        while True:
+            line = self.readline()
+            if line == b"PING":
+                self.send(b"PONG\r\n")
+                continue
+            if line in (b"PONG", b"+OK") or not line:
+                continue
+            if line.startswith(b"-ERR"):
+                raise ConnectionError(line.decode())
+            parts = line.split()
+            if parts[0] == b"MSG":
+                data = self.readn(int(parts[-1]))
+                return parts[2].decode(), data
+            if parts[0] == b"HMSG":
+                total, hdr = int(parts[-1]), int(parts[-2])
+                data = self.readn(total)
+                return parts[2].decode(), data[hdr:]
+
+    def request(self, subject, body, inbox, sid):
+        payload = json.dumps(body).encode()
+        self.send(b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), inbox.encode(), len(payload), payload))
+        while True:
+            got, data = self.next_msg()
+            if got == sid:
+                return json.loads(data)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--stream", required=True)
+    ap.add_argument("--timeout", type=float, default=60)
+    a = ap.parse_args()
+    c = Conn(a.port, time.time() + a.timeout)
+    c.send(b"SUB _chaos.reply 1\r\nSUB _chaos.deliver 2\r\n")
+    info = c.request("$JS.API.STREAM.INFO." + a.stream, {}, "_chaos.reply", "1")
+    if "error" in info:
+        print(f"nats_read: {info['error']}", file=sys.stderr)
+        return 1
+    want = info["state"]["messages"]
+    cfg = {"stream_name": a.stream,
+           "config": {"deliver_subject": "_chaos.deliver", "ack_policy": "none",
+                      "deliver_policy": "all", "replay_policy": "instant", "mem_storage": True,
+                      "inactive_threshold": 60 * 10**9}}
+    if want:
+        made = c.request("$JS.API.CONSUMER.CREATE." + a.stream, cfg, "_chaos.reply", "1")
+        if "error" in made:
+            print(f"nats_read: {made['error']}", file=sys.stderr)
+            return 1
+    got = 0
+    out = []
+    while got < want:
+        sid, data = c.next_msg()
+        if sid != "2" or not data:
+            continue
+        got += 1
+        out.append(str(json.loads(data).get("id")))
+    sys.stdout.write("".join(i + "\n" for i in out))
+    print(f"nats_read: {got} messages", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
