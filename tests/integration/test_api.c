@@ -513,6 +513,16 @@ static void check_originate(fixture *fx)
     CHECK(fx, wait_rec(&fx->sim_events, "Event: OriginateResponse", needle, "Application: Queue"),
           "the Originate ran Queue(sales)");
     CHECK(fx, rec_count(&fx->sim_events, needle, "Data: sales", NULL) == 1, "with Data: sales");
+
+    /* The inverse into an extension: Local/100@from-internal, then from-internal,1002,1. */
+    http(fx, "POST", "/v1/calls", fx->tok_sup, "{\"number\":\"100\",\"extension\":\"1002\"}", r);
+    CHECK(fx, r->status == 202, "dial into an extension: %ld %s", r->status, r->body);
+    json_member(r, "actionId", aid, sizeof aid);
+    snprintf(needle, sizeof needle, "ActionID: %s\r\n", aid);
+    CHECK(fx, wait_rec(&fx->sim_events, "Event: OriginateResponse", needle, "Exten: 1002"),
+          "the Originate connects to 1002");
+    CHECK(fx, rec_count(&fx->sim_events, needle, "Channel: Local/100@from-internal", NULL) == 1,
+          "through Local/100@from-internal");
     free(r);
 }
 
@@ -541,16 +551,24 @@ static void script_one_pbx(fixture *fx)
     check_revoke(fx);
 }
 
-/* With [pbx dead] (connection refused) beside the simulator: the pbx field is required for
- * actions, a PBX that is down answers 503, a reconnect of the simulator runs another state
+/* With [pbx dead] (connection refused) and [pbx lim] (the simulator as a user without the agent
+ * write class) beside the simulator: the pbx field is required for actions, a PBX that is down
+ * answers 503, an AMI "Permission denied" 502, a reconnect of the simulator runs another state
  * restore, and a stalled PBX answers 504 after its action timeout (1 s here). */
 static void script_two_pbxs(fixture *fx)
 {
     resp *r = malloc(sizeof *r);
-    http(fx, "GET", "/v1/pbxs", fx->tok_admin, NULL, r);
+    /* Both simulator sessions (sim and lim) logged in and restored state. */
+    for (int k = 0; k < 100; k++) {
+        http(fx, "GET", "/v1/pbxs", fx->tok_admin, NULL, r);
+        const char *a = strstr(r->body, "\"stateRestores\":1");
+        if (a && strstr(a + 1, "\"stateRestores\":1"))
+            break;
+        usleep(50 * 1000);
+    }
     json_t *j = json_loads(r->body, 0, NULL);
     json_t *pbxs = json_object_get(j, "pbxs");
-    CHECK(fx, json_array_size(pbxs) == 2, "two pbxs: %s", r->body);
+    CHECK(fx, json_array_size(pbxs) == 3, "three pbxs: %s", r->body);
     size_t i;
     json_t *p;
     int seen = 0;
@@ -585,6 +603,13 @@ static void script_two_pbxs(fixture *fx)
     snprintf(path, sizeof path, "%s?pbx=sim", pause);
     http(fx, "POST", path, fx->tok_admin, "{\"reason\":\"meeting\"}", r);
     CHECK(fx, r->status == 200, "pause on the named PBX: %ld %s", r->status, r->body);
+    /* The AMI user of lim may not change queues: Asterisk says "Permission denied". */
+    http(fx, "POST", "/v1/queues/sales/members/PJSIP%2F1004?pbx=lim", fx->tok_admin, NULL, r);
+    expect_error(fx, "an action the AMI user may not do", r, 502, "pbx_permission_denied");
+    /* ... but it may originate. */
+    http(fx, "POST", "/v1/calls", fx->tok_admin,
+         "{\"pbx\":\"lim\",\"number\":\"100\",\"queue\":\"sales\"}", r);
+    CHECK(fx, r->status == 202, "originate through lim: %ld %s", r->status, r->body);
 
     /* The simulator drops the connection: the client reconnects and restores state again. */
     pbxsim_thread_command(fx->sim, "fault drop");
@@ -739,9 +764,14 @@ static void run_daemon(bool two_pbxs, void (*script)(fixture *fx), int min_check
             "[store]\npath = %s\n",
             pbxsim_thread_port(fx->sim), two_pbxs ? "action_timeout = 1s\n" : "", fx->store);
     /* Port 1: nobody listens, the connection is refused; retried every 5 s at most. */
+    /* [pbx lim]: the simulator again, as the fixtures' user that may originate but not change
+     * queues. */
     if (two_pbxs)
-        fprintf(f, "\n[pbx dead]\nhost = 127.0.0.1\nport = 1\nusername = admin\nsecret = x\n"
-                   "reconnect_min = 5s\n");
+        fprintf(f,
+                "\n[pbx dead]\nhost = 127.0.0.1\nport = 1\nusername = admin\nsecret = x\n"
+                "reconnect_min = 5s\n\n[pbx lim]\nhost = 127.0.0.1\nport = %d\n"
+                "username = limited\nsecret = limited-secret\nreconnect_min = 100ms\n",
+                pbxsim_thread_port(fx->sim));
     fclose(f);
 
     assert_int_equal(uv_loop_init(&fx->loop), 0);
