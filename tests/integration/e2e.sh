@@ -88,11 +88,36 @@ SB_URL="http://127.0.0.1:$PORT/" SB_AGENT_TOKEN="$AGENT_TOKEN" SB_AGENT_EXT=502 
     timeout 420 node "$SRC/tests/e2e/run.mjs"
 RC=$?
 
-kill -0 "$DAEMON" 2>/dev/null || {
+if kill -0 "$DAEMON" 2>/dev/null; then
+    # Stop it as an operator would: SIGTERM, exit status 0, and (in sanitizer builds) no report.
+    kill "$DAEMON"
+    STOPPED=""
+    for _ in $(seq 1 100); do
+        kill -0 "$DAEMON" 2>/dev/null || { STOPPED=1; break; }
+        sleep 0.1
+    done
+    if [ -z "$STOPPED" ]; then
+        echo "e2e: the daemon did not stop within 10 s of SIGTERM" >&2
+        RC=1
+    else
+        wait "$DAEMON"
+        DRC=$?
+        DAEMON=""
+        if [ "$DRC" -ne 0 ]; then
+            echo "e2e: the daemon exited with status $DRC after SIGTERM" >&2
+            RC=1
+        fi
+    fi
+else
     echo "e2e: the daemon died during the test; its log:" >&2
     tail -20 "$TMP/daemon.log" >&2
     RC=1
-}
+fi
+if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$TMP/daemon.log"; then
+    echo "e2e: sanitizer report in the daemon's log:" >&2
+    grep -A12 -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$TMP/daemon.log" | head -40 >&2
+    RC=1
+fi
 if [ "$RC" -ne 0 ]; then
     echo "e2e: FAILED (exit $RC); daemon log tail:"
     grep -v ' debug ' "$TMP/daemon.log" | tail -15
