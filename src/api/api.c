@@ -196,7 +196,7 @@ int api_add_routes(api *a, http_router *r)
             return rc;
     }
     a->nperms = n;
-    return 0;
+    return api_routes_add(a, r);
 }
 
 /* ---- helpers ---- */

@@ -35,6 +35,8 @@ typedef struct app_routing {
     char *peers[MAX_PEERS];
     size_t npeers;
     uint64_t decided;
+    int64_t version;   /* store version of the routes in force (0: none, or a file) */
+    bool is_from_file; /* [agi] routes = FILE: the store's versions are not used */
 } app_routing;
 
 static app_routing *g_routing;
@@ -89,9 +91,9 @@ static char *read_file(const char *path, size_t *len)
     return sb_buf_steal(&b);
 }
 
-/* Loads the routes for cfg: 0 and *out (NULL when none were ever imported), or an error after
- * logging one line. */
-static int load_routes(const sb_config *cfg, route_db **out)
+/* Loads the routes for cfg: 0 and *out (NULL when none were ever imported) with *out_version (0
+ * for a file), or an error after logging one line. */
+static int load_routes(const sb_config *cfg, route_db **out, int64_t *out_version)
 {
     const sb_config_section *s = sb_config_section_find(cfg, "agi", NULL);
     const char *file = s ? sb_config_section_get(s, "routes") : NULL;
@@ -100,6 +102,7 @@ static int load_routes(const sb_config *cfg, route_db **out)
     int64_t version = 0;
     int rc;
     *out = NULL;
+    *out_version = 0;
     if (file && *file) {
         if (!(text = read_file(file, &len))) {
             SB_ERROR(SUB, "cannot read the route file %s", file);
@@ -128,7 +131,15 @@ static int load_routes(const sb_config *cfg, route_db **out)
     }
     SB_INFO(SUB, "routes loaded from %s%s: %zu route sets, %zu menus, %zu caller-ID maps", file,
             version ? " (store)" : "", (*out)->nsets, (*out)->nmenus, (*out)->ncidmaps);
+    *out_version = version;
     return 0;
+}
+
+static bool has_route_file(const sb_config *cfg)
+{
+    const sb_config_section *s = sb_config_section_find(cfg, "agi", NULL);
+    const char *file = s ? sb_config_section_get(s, "routes") : NULL;
+    return file && *file;
 }
 
 static int bad_key(const sb_config *cfg, const sb_config_kv *kv, const char *what)
@@ -180,8 +191,8 @@ int app_routing_init(sb_app *app)
             sc.bind_host = kv->value;
         } else if (strcmp(kv->key, "port") == 0) {
             long p = strtol(kv->value, &end, 10);
-            if (*end || p < 1 || p > 65535) {
-                rc = bad_key(cfg, kv, "expected a port 1-65535");
+            if (*end || p < 0 || p > 65535) {
+                rc = bad_key(cfg, kv, "expected a port 1-65535 (0: any free port)");
                 goto fail;
             }
             sc.port = (int)p;
@@ -232,8 +243,9 @@ int app_routing_init(sb_app *app)
         SB_ERROR(SUB, "out of memory");
         goto fail;
     }
-    if ((rc = load_routes(cfg, &db)) < 0)
+    if ((rc = load_routes(cfg, &db, &r->version)) < 0)
         goto fail;
+    r->is_from_file = has_route_file(cfg);
     route_engine_set_db(r->engine, db);
     if ((rc = agi_async_new(app->loop, r->engine, &r->async)) < 0) {
         SB_ERROR(SUB, "out of memory");
@@ -283,9 +295,32 @@ int app_routing_reload(sb_app *app, sb_config *next)
     route_db *db = NULL;
     if (!g_routing)
         return 0;
-    int rc = load_routes(next, &db);
+    int64_t version = 0;
+    int rc = load_routes(next, &db, &version);
     if (rc < 0)
         return rc; /* the routes in force stay */
+    g_routing->version = version;
+    g_routing->is_from_file = has_route_file(next);
     route_engine_set_db(g_routing->engine, db);
     return 0;
+}
+
+bool app_routing_store_updated(sb_app *app, route_db *db, int64_t version)
+{
+    (void)app;
+    app_routing *r = g_routing;
+    if (!r || r->is_from_file || version <= r->version) {
+        route_db_free(db);
+        return false;
+    }
+    r->version = version;
+    route_engine_set_db(r->engine, db);
+    SB_INFO(SUB, "routes of store version %lld in force for new calls", (long long)version);
+    return true;
+}
+
+int app_routing_fastagi_port(const sb_app *app)
+{
+    (void)app;
+    return g_routing && g_routing->fa ? route_fastagi_port(g_routing->fa) : -1;
 }

@@ -1,0 +1,871 @@
+/* routes.c: /v1/routes, the routing engine's data over HTTP (admin only; docs/api.md "Routes").
+ *
+ * GET /v1/routes[/{set}] reads the store's newest route file (JSON, or the file text with
+ * `Accept: text/plain`); PUT /v1/routes replaces everything with a route file or its JSON form,
+ * validated by route_db_parse() (the line-precise errors of `switchboard route import`, answered
+ * 422; nothing is stored then); DELETE /v1/routes/{set} stores a new version without that set;
+ * POST /v1/routes/test explains a decision like `switchboard route test`. Every store access
+ * blocks on disk, so it runs on libuv's thread pool while the request is held; a new version is
+ * then handed to the running `agi` subsystem (app_routing_store_updated), which routes new calls
+ * with it at once (calls in progress keep theirs). The decision itself (route_decide, time
+ * zones) runs on the loop thread: route_tz_localtime() switches TZ, which only the loop may do.
+ */
+#include "api/internal.h"
+
+#include "app/routing.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "routing/route.h"
+#include "routing/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define SUB "api"
+#define MAX_FILE (4u << 20)
+#define SOURCE "request" /* the file name in error messages: "request:12: [rule x] ..." */
+
+typedef enum job_kind { JOB_GET, JOB_GET_SET, JOB_PUT, JOB_DELETE, JOB_TEST } job_kind;
+
+/* One request's trip to the thread pool. Inputs are set on the loop, outputs on the pool; the
+ * loop reads them in job_done. */
+typedef struct routes_job {
+    uv_work_t work;
+    job_kind kind;
+    sb_app *app;
+    http_request *req; /* NULL once the client left or the server stops */
+    char *path;        /* the store file (owned) */
+    bool want_text;
+    char set[128];
+    json_t *test; /* POST /v1/routes/test body (owned) */
+    /* in (PUT) and out (GET: the stored text) */
+    char *text;
+    size_t len;
+    /* out */
+    int rc;
+    char err[512];
+    route_db *db;
+    int64_t version;
+} routes_job;
+
+/* ---- JSON <-> route file ---- */
+
+/* A value of a section written as a JSON member: a string, or an array for repeated keys. */
+static int kv_to_json(json_t *keys, const route_kv *kv)
+{
+    json_t *old = json_object_get(keys, kv->name);
+    json_t *v = json_string(kv->value);
+    if (!v)
+        return SB_ENOMEM;
+    if (!old)
+        return json_object_set_new(keys, kv->name, v) == 0 ? 0 : SB_ENOMEM;
+    if (json_is_array(old))
+        return json_array_append_new(old, v) == 0 ? 0 : SB_ENOMEM;
+    json_t *arr = json_array();
+    if (!arr || json_array_append(arr, old) < 0 || json_array_append_new(arr, v) < 0 ||
+        json_object_set_new(keys, kv->name, arr) < 0) {
+        json_decref(arr);
+        json_decref(v);
+        return SB_ENOMEM;
+    }
+    return 0;
+}
+
+static json_t *section_json(const route_section *s, int line)
+{
+    json_t *keys = json_object();
+    json_t *o = json_pack("{s:s,s:i}", "name", s->name, "line", line);
+    if (!o || !keys)
+        goto fail;
+    for (size_t i = 0; i < s->nkv; i++)
+        if (kv_to_json(keys, &s->kv[i]) < 0)
+            goto fail;
+    if (json_object_set_new(o, "keys", keys) < 0) {
+        keys = NULL;
+        goto fail;
+    }
+    return o;
+fail:
+    json_decref(keys);
+    json_decref(o);
+    return NULL;
+}
+
+static int rule_line(const route_set *set, const char *name)
+{
+    for (size_t i = 0; set && i < set->nrules; i++)
+        if (strcmp(set->rules[i].name, name) == 0)
+            return set->rules[i].line;
+    return 0;
+}
+
+/* {"routes":[{name,line,keys,rules:[{name,line,keys}]}],"ivrs":[...],"cidmaps":[...]}; only
+ * the set named only (when not NULL). Returns owned, or NULL when out of memory. */
+static json_t *db_json(const route_db *db, const char *only)
+{
+    json_t *routes = json_array(), *ivrs = json_array(), *cidmaps = json_array();
+    json_t *out = json_object(), *cur = NULL;
+    const route_set *set = NULL;
+    if (!routes || !ivrs || !cidmaps || !out)
+        goto fail;
+    for (size_t i = 0; db && i < db->nsections; i++) {
+        const route_section *s = &db->sections[i];
+        json_t *o = NULL;
+        if (strcmp(s->kind, "route") == 0) {
+            set = route_db_set(db, sb_slice_cstr(s->name));
+            cur = NULL;
+            if (only && strcmp(only, s->name) != 0)
+                continue;
+            if (!(o = section_json(s, set ? set->line : 0)) ||
+                json_object_set_new(o, "rules", json_array()) < 0 ||
+                json_array_append_new(routes, o) < 0)
+                goto fail_o;
+            cur = o;
+        } else if (strcmp(s->kind, "rule") == 0) {
+            if (!cur)
+                continue;
+            if (!(o = section_json(s, rule_line(set, s->name))) ||
+                json_array_append_new(json_object_get(cur, "rules"), o) < 0)
+                goto fail_o;
+        } else if (!only && strcmp(s->kind, "ivr") == 0) {
+            const route_menu *m = route_db_menu(db, s->name);
+            if (!(o = section_json(s, m ? m->line : 0)) || json_array_append_new(ivrs, o) < 0)
+                goto fail_o;
+        } else if (!only && strcmp(s->kind, "cidmap") == 0) {
+            const route_cidmap *m = route_db_cidmap(db, s->name);
+            if (!(o = section_json(s, m ? m->line : 0)) || json_array_append_new(cidmaps, o) < 0)
+                goto fail_o;
+        }
+        continue;
+    fail_o:
+        json_decref(o);
+        goto fail;
+    }
+    /* json_object_set_new() takes the value even when it fails. */
+    int bad = json_object_set_new(out, "routes", routes);
+    if (!only) {
+        bad |= json_object_set_new(out, "ivrs", ivrs);
+        bad |= json_object_set_new(out, "cidmaps", cidmaps);
+    } else {
+        json_decref(ivrs);
+        json_decref(cidmaps);
+    }
+    if (bad) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+fail:
+    json_decref(routes);
+    json_decref(ivrs);
+    json_decref(cidmaps);
+    json_decref(out);
+    return NULL;
+}
+
+/* Text that cannot break the file's line structure: no control characters, at most max bytes
+ * (0: no limit), none of the characters of bad. */
+static bool is_clean(const char *s, size_t max, const char *bad)
+{
+    size_t n = strlen(s);
+    if (n == 0 || (max && n > max))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || strchr(bad, s[i]))
+            return false;
+    return true;
+}
+
+/* Appends one JSON section ({name, keys}) as "[kind name]" and "key = value" lines. 0, or
+ * SB_EINVAL with the problem in err. */
+static int section_text(json_t *o, const char *kind, sb_buf *out, char *err, size_t errsize)
+{
+    const char *name = json_string_value(json_object_get(o, "name"));
+    json_t *keys = json_object_get(o, "keys"), *v;
+    const char *k;
+    if (!json_is_object(o) || !name || !is_clean(name, 128, "[] \t;=")) {
+        snprintf(err, errsize, "a %s needs a name (1-128 characters, no spaces, brackets, ; or =)",
+                 kind);
+        return SB_EINVAL;
+    }
+    if (keys && !json_is_object(keys)) {
+        snprintf(err, errsize, "[%s %s] keys: expected an object", kind, name);
+        return SB_EINVAL;
+    }
+    int rc = sb_buf_printf(out, "\n[%s %s]\n", kind, name);
+    json_object_foreach(keys, k, v)
+    {
+        if (!is_clean(k, 256, "=[;") || k[0] == ' ') {
+            snprintf(err, errsize, "[%s %s] key '%.64s': not a key", kind, name, k);
+            return SB_EINVAL;
+        }
+        size_t n = json_is_array(v) ? json_array_size(v) : 1;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            json_t *item = json_is_array(v) ? json_array_get(v, i) : v;
+            char num[32];
+            const char *s = json_string_value(item);
+            if (json_is_integer(item)) {
+                snprintf(num, sizeof num, "%lld", (long long)json_integer_value(item));
+                s = num;
+            }
+            if (!s || !is_clean(s, 0, "")) {
+                snprintf(err, errsize, "[%s %s] %s: expected a string on one line", kind, name, k);
+                return SB_EINVAL;
+            }
+            rc = sb_buf_printf(out, "%s = %s\n", k, s);
+        }
+    }
+    return rc < 0 ? SB_ENOMEM : 0;
+}
+
+/* The route file of the JSON form db_json() writes (lines and unknown members ignored). 0 and
+ * out filled, or SB_EINVAL with the problem in err. */
+static int json_to_text(json_t *j, sb_buf *out, char *err, size_t errsize)
+{
+    static const char *const lists[] = {"routes", "ivrs", "cidmaps"};
+    static const char *const kinds[] = {"route", "ivr", "cidmap"};
+    int rc = 0;
+    if (!json_is_object(j)) {
+        snprintf(err, errsize, "expected an object with routes, ivrs and cidmaps");
+        return SB_EINVAL;
+    }
+    if (sb_buf_puts(out, "; switchboard routes (PUT /v1/routes as JSON)\n") < 0)
+        return SB_ENOMEM;
+    for (size_t l = 0; rc == 0 && l < 3; l++) {
+        json_t *arr = json_object_get(j, lists[l]), *o;
+        size_t i;
+        if (arr && !json_is_array(arr)) {
+            snprintf(err, errsize, "%s: expected an array", lists[l]);
+            return SB_EINVAL;
+        }
+        json_array_foreach(arr, i, o)
+        {
+            if ((rc = section_text(o, kinds[l], out, err, errsize)) < 0)
+                return rc;
+            json_t *rules = json_object_get(o, "rules"), *ro;
+            size_t k;
+            if (l == 0 && rules && !json_is_array(rules)) {
+                snprintf(err, errsize, "[route %s] rules: expected an array",
+                         json_string_value(json_object_get(o, "name")));
+                return SB_EINVAL;
+            }
+            json_array_foreach(l == 0 ? rules : NULL, k, ro)
+            {
+                if ((rc = section_text(ro, "rule", out, err, errsize)) < 0)
+                    return rc;
+            }
+        }
+    }
+    return rc;
+}
+
+/* ---- the thread pool side ---- */
+
+static int load_newest(routes_job *j)
+{
+    int rc = route_store_load(j->path, &j->text, &j->len, &j->version);
+    if (rc < 0)
+        return rc;
+    return route_db_parse(j->text, j->len, "store", &j->db, j->err, sizeof j->err);
+}
+
+/* Stores text as a new version and keeps its parsed db in j->db. */
+static int store_text(routes_job *j, const char *text, size_t len)
+{
+    route_db *db = NULL;
+    int rc = route_db_parse(text, len, SOURCE, &db, j->err, sizeof j->err);
+    if (rc < 0)
+        return rc;
+    rc = route_store_import(j->path, text, len, SOURCE, &j->version, j->err, sizeof j->err);
+    if (rc < 0) {
+        route_db_free(db);
+        return rc;
+    }
+    j->db = db;
+    return 0;
+}
+
+/* The file without [route SET] and its rules (ivr and cidmap sections stay). */
+static int delete_set(routes_job *j)
+{
+    int rc = load_newest(j);
+    route_section *keep = NULL;
+    sb_buf out;
+    sb_buf_init(&out, MAX_FILE);
+    if (rc < 0)
+        goto out;
+    if (!route_db_set(j->db, sb_slice_cstr(j->set))) {
+        rc = SB_ENOTFOUND;
+        goto out;
+    }
+    keep = calloc(j->db->nsections ? j->db->nsections : 1, sizeof *keep);
+    if (!keep) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    route_db view = *j->db;
+    bool is_in_set = false;
+    view.nsections = 0;
+    for (size_t i = 0; i < j->db->nsections; i++) {
+        const route_section *s = &j->db->sections[i];
+        if (strcmp(s->kind, "route") == 0)
+            is_in_set = strcmp(s->name, j->set) == 0;
+        if (is_in_set && (strcmp(s->kind, "route") == 0 || strcmp(s->kind, "rule") == 0))
+            continue;
+        keep[view.nsections++] = *s;
+    }
+    view.sections = keep;
+    if ((rc = route_db_export(&view, &out)) < 0)
+        goto out;
+    route_db_free(j->db);
+    j->db = NULL;
+    rc = store_text(j, out.data ? out.data : "", out.len);
+out:
+    free(keep);
+    sb_buf_free(&out);
+    return rc;
+}
+
+static void job_work(uv_work_t *w)
+{
+    routes_job *j = w->data;
+    switch (j->kind) {
+    case JOB_GET:
+    case JOB_GET_SET:
+    case JOB_TEST:
+        j->rc = load_newest(j);
+        break;
+    case JOB_PUT:
+        j->rc = store_text(j, j->text, j->len);
+        break;
+    case JOB_DELETE:
+        j->rc = delete_set(j);
+        break;
+    }
+}
+
+/* ---- the loop side ---- */
+
+static void job_free(routes_job *j)
+{
+    route_db_free(j->db);
+    json_decref(j->test);
+    free(j->text);
+    free(j->path);
+    free(j);
+}
+
+/* "request:12: [rule x] match: ..." -> 12 (0 when the message names no line). */
+static long error_line(const char *msg)
+{
+    const char *p = strchr(msg, ':');
+    if (!p || p[1] < '0' || p[1] > '9')
+        return 0;
+    return strtol(p + 1, NULL, 10);
+}
+
+static void respond_invalid(http_request *req, const char *msg)
+{
+    json_t *e = json_pack("{s:i,s:s}", "line", (json_int_t)error_line(msg), "message", msg);
+    json_t *body = json_pack("{s:{s:s,s:s,s:[o]}}", "error", "code", "invalid_routes", "message",
+                             msg, "errors", e);
+    http_respond_json(req, 422, body);
+}
+
+static void respond_store_error(http_request *req, int rc, const char *err)
+{
+    char msg[640];
+    snprintf(msg, sizeof msg, "the store: %s", err && *err ? err : sb_strerror(rc));
+    if (rc == SB_EINVAL) /* the stored file no longer parses (a newer version wrote it?) */
+        http_respond_error(req, 500, "invalid_stored_routes", msg);
+    else
+        http_respond_error(req, 500, "store_error", msg);
+}
+
+static void respond_unknown_set(http_request *req, const char *set)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "no route set '%.128s'", set);
+    http_respond_error(req, 404, "unknown_route_set", msg);
+}
+
+static void respond_get(routes_job *j)
+{
+    http_request *req = j->req;
+    if (j->rc == SB_ENOTFOUND && j->kind == JOB_GET_SET) {
+        respond_unknown_set(req, j->set);
+        return;
+    }
+    if (j->rc < 0 && j->rc != SB_ENOTFOUND) {
+        respond_store_error(req, j->rc, j->err);
+        return;
+    }
+    /* SB_ENOTFOUND: nothing imported yet, an empty file (version 0). */
+    if (j->kind == JOB_GET_SET && (!j->db || !route_db_set(j->db, sb_slice_cstr(j->set)))) {
+        respond_unknown_set(req, j->set);
+        return;
+    }
+    if (j->want_text) {
+        sb_buf out;
+        sb_buf_init(&out, MAX_FILE);
+        char ver[32];
+        snprintf(ver, sizeof ver, "%lld", (long long)j->version);
+        http_header h = {"X-Route-Version", ver};
+        if (j->kind == JOB_GET) {
+            http_respond(req, 200, "text/plain; charset=utf-8", &h, 1,
+                         (sb_slice){j->text ? j->text : "", j->len});
+        } else {
+            route_section *keep = calloc(j->db->nsections, sizeof *keep);
+            route_db view = *j->db;
+            bool is_in = false;
+            view.nsections = 0;
+            for (size_t i = 0; keep && i < j->db->nsections; i++) {
+                const route_section *s = &j->db->sections[i];
+                if (strcmp(s->kind, "route") == 0)
+                    is_in = strcmp(s->name, j->set) == 0;
+                if (is_in && (strcmp(s->kind, "route") == 0 || strcmp(s->kind, "rule") == 0))
+                    keep[view.nsections++] = *s;
+            }
+            view.sections = keep;
+            if (!keep || route_db_export(&view, &out) < 0)
+                http_respond_error(req, 500, "internal", "out of memory");
+            else
+                http_respond(req, 200, "text/plain; charset=utf-8", &h, 1,
+                             (sb_slice){out.data, out.len});
+            free(keep);
+        }
+        sb_buf_free(&out);
+        return;
+    }
+    json_t *body = db_json(j->db, j->kind == JOB_GET_SET ? j->set : NULL);
+    if (body && j->kind == JOB_GET_SET) {
+        json_t *one = json_incref(json_array_get(json_object_get(body, "routes"), 0));
+        json_decref(body);
+        body = one;
+    }
+    if (body)
+        json_object_set_new(body, "version", json_integer(j->version));
+    http_respond_json(req, 200, body);
+}
+
+/* ---- POST /v1/routes/test ---- */
+
+/* "2026-11-25T10:00[:SS]" in tz, or with "Z" / "+HH:MM" / "-HH:MM" (as `route test --at`). */
+static int parse_at(const char *s, const char *tz, time_t *out)
+{
+    struct tm tm = {0}, lt;
+    int y, mo, d, h, mi, sec = 0, used = 0, u2 = 0;
+    if (sscanf(s, "%4d-%2d-%2d%*[T ]%2d:%2d%n", &y, &mo, &d, &h, &mi, &used) != 5)
+        return SB_EINVAL;
+    const char *p = s + used;
+    if (*p == ':') {
+        if (sscanf(p, ":%2d%n", &sec, &u2) != 1)
+            return SB_EINVAL;
+        p += u2;
+    }
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    if (*p == 'Z' && p[1] == 0) {
+        *out = t;
+        return 0;
+    }
+    if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        long off =
+            (((p[1] - '0') * 10 + (p[2] - '0')) * 60 + (p[4] - '0') * 10 + (p[5] - '0')) * 60L;
+        *out = *p == '+' ? t - off : t + off;
+        return 0;
+    }
+    if (*p)
+        return SB_EINVAL;
+    /* Local time in tz: subtract the offset, then correct once across a transition. */
+    if (route_tz_localtime(tz, t, &lt) < 0 || route_tz_localtime(tz, t - lt.tm_gmtoff, &lt) < 0)
+        return SB_EINVAL;
+    *out = t - lt.tm_gmtoff;
+    return 0;
+}
+
+/* {text, kind, app?, data?} of an action, with the IVR menu or caller-ID map it leads to. */
+static json_t *action_json(const route_db *db, const route_action *a, const route_vars *v)
+{
+    json_t *o = json_pack("{s:s,s:s}", "text", a->text ? a->text : "", "kind",
+                          route_action_kind_name(a->kind));
+    const char *app;
+    sb_buf data;
+    sb_buf_init(&data, 1 << 16);
+    if (o && route_action_app(a, v, &app, &data) == 0) {
+        json_object_set_new(o, "app", json_string(app));
+        json_object_set_new(o, "data", json_string(data.data ? data.data : ""));
+    }
+    sb_buf_free(&data);
+    if (o && a->kind == ROUTE_ACT_IVR) {
+        const route_menu *m = route_db_menu(db, a->args[0]);
+        json_t *digits = json_object();
+        for (size_t i = 0; m && digits && i < m->nentries; i++) {
+            char k[2] = {m->entries[i].digit, 0};
+            json_object_set_new(digits, k, json_string(m->entries[i].action.text));
+        }
+        json_object_set_new(o, "menu",
+                            json_pack("{s:s,s:s,s:i,s:i,s:o*}", "name", m->name, "prompt",
+                                      m->prompt ? m->prompt : "", "timeoutMs",
+                                      (json_int_t)m->timeout_ms, "retries", (json_int_t)m->retries,
+                                      "digits", digits));
+    } else if (o && a->kind == ROUTE_ACT_CIDMAP) {
+        const route_cidmap *m = route_db_cidmap(db, a->args[0]);
+        const char *dest = route_cidmap_lookup(m, v->caller);
+        bool is_hit = false;
+        for (size_t i = 0; i < m->nmap; i++)
+            is_hit |= sb_slice_eq(sb_slice_cstr(m->map[i].name), v->caller);
+        json_t *c = json_pack("{s:s,s:b,s:s?}", "name", m->name, "hit", is_hit, "extension", dest);
+        if (c && dest) {
+            sb_buf t;
+            sb_buf_init(&t, 4096);
+            route_vars v2 = *v;
+            v2.dest = sb_slice_cstr(dest);
+            if (route_expand(m->target, &v2, &t) == 0) {
+                json_object_set_new(c, "app", json_string("Dial"));
+                json_object_set_new(c, "data", json_string(t.data ? t.data : ""));
+            }
+            sb_buf_free(&t);
+        }
+        json_object_set_new(o, "cidmap", c);
+    }
+    return o;
+}
+
+/* Splits trace into an array of its lines. */
+static json_t *trace_json(const sb_buf *trace)
+{
+    json_t *arr = json_array();
+    const char *p = trace->data ? trace->data : "";
+    while (arr && *p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        json_array_append_new(arr, json_stringn(p, n));
+        p += n + (nl ? 1 : 0);
+    }
+    return arr;
+}
+
+static const char *member(json_t *body, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(body, key));
+    return s ? s : dflt;
+}
+
+static void respond_test(routes_job *j)
+{
+    http_request *req = j->req;
+    json_t *b = j->test;
+    const char *from = member(b, "from", NULL), *to = member(b, "to", NULL);
+    const char *script = member(b, "script", "route"), *pbx = member(b, "pbx", "");
+    const char *at = member(b, "at", NULL);
+    if (j->rc < 0 && j->rc != SB_ENOTFOUND) {
+        respond_store_error(req, j->rc, j->err);
+        return;
+    }
+    const route_set *set = j->db ? route_db_set(j->db, sb_slice_cstr(script)) : NULL;
+    if (!set) {
+        respond_unknown_set(req, script);
+        return;
+    }
+    time_t now = time(NULL);
+    if (at && parse_at(at, set->tz, &now) < 0) {
+        http_respond_error(req, 400, "bad_request",
+                           "at: expected 2026-11-25T10:00 (in the set's zone), ...Z or ...+01:00");
+        return;
+    }
+    route_facts f = {sb_slice_cstr(to), sb_slice_cstr(from), sb_slice_cstr(pbx), now};
+    route_decision d;
+    sb_buf trace;
+    sb_buf_init(&trace, 1u << 20);
+    int rc = route_decide(set, &f, &d, &trace);
+    char when[32];
+    struct tm ut;
+    gmtime_r(&now, &ut);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &ut);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:b,s:o}", "script", set->name, "from", from,
+                          "to", to, "pbx", pbx, "at", when, "version", (json_int_t)j->version,
+                          "matched", rc == 0, "trace", trace_json(&trace));
+    sb_buf_free(&trace);
+    if (o && rc == 0) {
+        const route_rule *r = d.rule;
+        route_vars v = {sb_slice_cstr(to), sb_slice_cstr(from), sb_slice_cstr(""),
+                        sb_slice_cstr("")};
+        json_t *vars = json_object();
+        for (size_t i = 0; vars && i < r->nset; i++)
+            json_object_set_new(vars, r->set[i].name, json_string(r->set[i].value));
+        json_object_set_new(o, "rule",
+                            json_pack("{s:s,s:s,s:i}", "name", r->name, "match",
+                                      route_pattern_text(r->match), "line", r->line));
+        json_object_set_new(o, "closed", json_boolean(d.is_closed));
+        json_object_set_new(o, "needsPin", json_boolean(d.needs_pin));
+        json_object_set_new(o, "denied", json_boolean(d.is_denied));
+        json_object_set_new(o, "set", vars);
+        json_object_set_new(o, "action", action_json(j->db, d.action, &v));
+        if (d.action->kind == ROUTE_ACT_DECIDE)
+            json_object_set_new(o, "fallback",
+                                r->fallback.kind
+                                    ? action_json(j->db, &r->fallback, &v)
+                                    : json_pack("{s:s,s:s}", "text", "hangup", "kind", "hangup"));
+    }
+    http_respond_json(req, 200, o);
+}
+
+static void job_done(uv_work_t *w, int status)
+{
+    routes_job *j = w->data;
+    (void)status;
+    /* A new version is in the store: route new calls with it, whether or not the client is still
+     * there to hear about it. */
+    bool is_applied = false;
+    if ((j->kind == JOB_PUT || j->kind == JOB_DELETE) && j->rc == 0) {
+        route_db *db = j->db;
+        j->db = NULL;
+        is_applied = app_routing_store_updated(j->app, db, j->version);
+    }
+    http_request *req = j->req;
+    if (!req)
+        goto out;
+    switch (j->kind) {
+    case JOB_GET:
+    case JOB_GET_SET:
+        respond_get(j);
+        break;
+    case JOB_TEST:
+        respond_test(j);
+        break;
+    case JOB_PUT:
+    case JOB_DELETE:
+        if (j->rc == SB_EINVAL && j->kind == JOB_PUT)
+            respond_invalid(req, j->err);
+        else if (j->rc == SB_ENOTFOUND && j->kind == JOB_DELETE)
+            respond_unknown_set(req, j->set);
+        else if (j->rc < 0)
+            respond_store_error(req, j->rc, j->err);
+        else
+            http_respond_json(
+                req, 200,
+                json_pack("{s:I,s:b}", "version", (json_int_t)j->version, "applied", is_applied));
+        break;
+    }
+out:
+    job_free(j);
+}
+
+static void on_hold(http_request *req, int reason, void *ud)
+{
+    routes_job *j = ud;
+    (void)req;
+    (void)reason; /* no timer: only SB_EDISCONN or SB_ECANCELED; the job finishes alone */
+    j->req = NULL;
+}
+
+/* Queues j for the pool and holds its request; answers 500 itself on failure. Takes j. */
+static void job_start(routes_job *j)
+{
+    http_request *req = j->req;
+    j->work.data = j;
+    if (!j->path) {
+        http_respond_error(req, 500, "internal", "out of memory");
+        job_free(j);
+        return;
+    }
+    if (uv_queue_work(j->app->loop, &j->work, job_work, job_done) < 0) {
+        http_respond_error(req, 500, "internal", "cannot queue the store access");
+        job_free(j);
+        return;
+    }
+    if (http_request_hold(req, 0, on_hold, j) < 0)
+        SB_WARN(SUB, "cannot hold a /v1/routes request"); /* cannot happen inside the handler */
+}
+
+static routes_job *job_new(http_request *req, api *a, job_kind kind)
+{
+    routes_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        http_respond_error(req, 500, "internal", "out of memory");
+        return NULL;
+    }
+    j->kind = kind;
+    j->app = a->app;
+    j->req = req;
+    j->path = strdup(a->app->store_path ? a->app->store_path : "switchboard.db");
+    return j;
+}
+
+static bool wants_text(http_request *req)
+{
+    sb_slice acc = http_request_header(req, "Accept");
+    sb_slice fmt = http_request_query(req, "format");
+    if (fmt.ptr)
+        return sb_slice_eq(fmt, SB_SLICE_LIT("text"));
+    for (size_t i = 0; acc.ptr && i + 10 <= acc.len; i++)
+        if (strncasecmp(acc.ptr + i, "text/plain", 10) == 0)
+            return true;
+    return false;
+}
+
+static bool copy_set(http_request *req, char *buf, size_t size)
+{
+    sb_slice s = http_request_param(req, "set");
+    if (!s.ptr || s.len == 0 || s.len >= size) {
+        http_respond_error(req, 404, "unknown_route_set", "no such route set");
+        return false;
+    }
+    memcpy(buf, s.ptr, s.len);
+    buf[s.len] = 0;
+    return true;
+}
+
+static void get_routes(http_request *req, void *ud)
+{
+    routes_job *j = job_new(req, ud, JOB_GET);
+    if (!j)
+        return;
+    j->want_text = wants_text(req);
+    job_start(j);
+}
+
+static void get_route_set(http_request *req, void *ud)
+{
+    routes_job *j = job_new(req, ud, JOB_GET_SET);
+    if (!j)
+        return;
+    if (!copy_set(req, j->set, sizeof j->set)) {
+        job_free(j);
+        return;
+    }
+    j->want_text = wants_text(req);
+    job_start(j);
+}
+
+static void delete_route_set(http_request *req, void *ud)
+{
+    routes_job *j = job_new(req, ud, JOB_DELETE);
+    if (!j)
+        return;
+    if (!copy_set(req, j->set, sizeof j->set)) {
+        job_free(j);
+        return;
+    }
+    job_start(j);
+}
+
+static void put_routes(http_request *req, void *ud)
+{
+    sb_slice ct = http_request_header(req, "Content-Type");
+    sb_slice body = http_request_body(req);
+    bool is_json = ct.ptr && ct.len >= 16 && strncasecmp(ct.ptr, "application/json", 16) == 0;
+    char err[512];
+    sb_buf text;
+    sb_buf_init(&text, MAX_FILE);
+    if (is_json) {
+        json_t *jb = http_request_json(req);
+        if (!jb)
+            goto out; /* answered 400 */
+        int rc = json_to_text(jb, &text, err, sizeof err);
+        json_decref(jb);
+        if (rc == SB_EINVAL) {
+            http_respond_error(req, 400, "bad_request", err);
+            goto out;
+        }
+        if (rc < 0) {
+            http_respond_error(req, 500, "internal", "out of memory");
+            goto out;
+        }
+    } else if (sb_buf_append(&text, body.ptr ? body.ptr : "", body.len) < 0) {
+        http_respond_error(req, 413, "payload_too_large", "route file too large");
+        goto out;
+    }
+    if (text.len == 0 || sb_buf_reserve(&text, 1) < 0) {
+        http_respond_error(req, 400, "bad_request", "an empty body: send a route file or its JSON");
+        goto out;
+    }
+    text.data[text.len] = 0;
+    routes_job *j = job_new(req, ud, JOB_PUT);
+    if (!j)
+        goto out;
+    j->len = text.len;
+    j->text = sb_buf_steal(&text);
+    job_start(j);
+out:
+    sb_buf_free(&text);
+}
+
+static void post_route_test(http_request *req, void *ud)
+{
+    json_t *b = http_request_json(req);
+    if (!b)
+        return; /* answered 400 */
+    const char *need[] = {"from", "to"}, *opt[] = {"at", "pbx", "script"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *s = json_string_value(json_object_get(b, need[i]));
+        if (!s || !is_clean(s, 80, "")) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "%s: a number (1-80 characters) is required", need[i]);
+            http_respond_error(req, 400, "bad_request", msg);
+            json_decref(b);
+            return;
+        }
+    }
+    for (size_t i = 0; i < 3; i++) {
+        json_t *v = json_object_get(b, opt[i]);
+        if (v && (!json_is_string(v) || !is_clean(json_string_value(v), 128, ""))) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "%s: expected a non-empty string", opt[i]);
+            http_respond_error(req, 400, "bad_request", msg);
+            json_decref(b);
+            return;
+        }
+    }
+    routes_job *j = job_new(req, ud, JOB_TEST);
+    if (!j) {
+        json_decref(b);
+        return;
+    }
+    j->test = b;
+    job_start(j);
+}
+
+/* ---- registration ---- */
+
+static const struct {
+    const char *method, *pattern;
+    http_handler_fn fn;
+} routes_table[] = {
+    {"GET", "/v1/routes", get_routes},
+    {"PUT", "/v1/routes", put_routes},
+    {"POST", "/v1/routes/test", post_route_test},
+    {"GET", "/v1/routes/{set}", get_route_set},
+    {"DELETE", "/v1/routes/{set}", delete_route_set},
+};
+
+int api_routes_add(api *a, http_router *r)
+{
+    size_t n = sizeof routes_table / sizeof routes_table[0];
+    if (a->nperms + n > sizeof a->perms / sizeof a->perms[0])
+        return SB_ETOOBIG;
+    for (size_t i = 0; i < n; i++) {
+        api_perm *p = &a->perms[a->nperms];
+        p->owner = a;
+        p->roles = API_R(API_ROLE_ADMIN);
+        p->scope = NULL;
+        http_route route = {routes_table[i].method, routes_table[i].pattern,
+                            routes_table[i].fn,     a,
+                            api_route_auth,         p};
+        int rc = http_router_add(r, &route);
+        if (rc < 0)
+            return rc;
+        a->nperms++;
+    }
+    return 0;
+}
