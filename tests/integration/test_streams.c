@@ -89,7 +89,7 @@ static void drop_and_resume(bool ami_drop)
 {
     sh h;
     char hdr[128];
-    sh_start(&h, &(sh_opts){.time_scale = 0.2});
+    sh_start(&h, &(sh_opts){.time_scale = 0.4}); /* talk time 1.6 s: the AMI reconnect fits in it */
     char *tok = sh_subscribe(&h, "/v1/agents/502/subscriptions", "agent-502", NULL, 201);
     hc *ref = sh_sse(&h, "502", tok, NULL);
     hc *c = sh_sse(&h, "502", tok, NULL);
