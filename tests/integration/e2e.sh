@@ -65,6 +65,7 @@ AGENT_TOKEN=$(timeout 20 "$SB" token create -c "$TMP/switchboard.conf" --role ag
 SUP_TOKEN=$(timeout 20 "$SB" token create -c "$TMP/switchboard.conf" --role supervisor --name e2e-supervisor 2>>"$TMP/tok.err" | tail -n 1)
 [ -n "$AGENT_TOKEN" ] && [ -n "$SUP_TOKEN" ] || die "switchboard token create failed: $(head -3 "$TMP/tok.err")"
 
+START_MS=$(date +%s%3N)
 "$SB" serve -c "$TMP/switchboard.conf" --demo --log-level info >"$TMP/daemon.log" 2>&1 &
 DAEMON=$!
 
@@ -84,7 +85,7 @@ echo "e2e: daemon pid $DAEMON, console at http://127.0.0.1:$PORT/"
 
 # ---- the browser test ----------------------------------------------------------------------------
 SB_URL="http://127.0.0.1:$PORT/" SB_AGENT_TOKEN="$AGENT_TOKEN" SB_AGENT_EXT=502 \
-    SB_SUP_TOKEN="$SUP_TOKEN" SB_ARTIFACTS="$ART" SB_CHROMIUM="$CHROMIUM" \
+    SB_SUP_TOKEN="$SUP_TOKEN" SB_ARTIFACTS="$ART" SB_CHROMIUM="$CHROMIUM" SB_DAEMON_START_MS="$START_MS" \
     timeout 420 node "$SRC/tests/e2e/run.mjs"
 RC=$?
 
