@@ -31,7 +31,7 @@ static const sb_subsystem subsystems[] = {
     {"agi", app_routing_init, app_routing_start, app_routing_stop, app_routing_free,
      app_routing_reload},
     /* http: REST API (src/api) and the server; streams add their routes after it */
-    {"http", app_http_init, app_http_start, app_http_stop, app_http_free, NULL},
+    {"http", app_http_init, app_http_start, app_http_stop, app_http_free, app_http_reload},
     {"streams", app_streams_init, NULL, app_streams_stop, app_streams_free, NULL},
     /* later: crm, dialer */
     {"signals", NULL, app_signals_start, app_signals_stop, NULL, NULL},

@@ -266,6 +266,30 @@ void app_http_free(sb_app *app)
     app->http_state = NULL;
 }
 
+static bool section_equal(const sb_config_section *a, const sb_config_section *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->nkv != b->nkv)
+        return false;
+    for (size_t i = 0; i < a->nkv; i++)
+        if (strcmp(a->kv[i].key, b->kv[i].key) != 0 || strcmp(a->kv[i].value, b->kv[i].value) != 0)
+            return false;
+    return true;
+}
+
+int app_http_reload(sb_app *app, sb_config *next)
+{
+    /* The listening socket, its limits and the store path stay as they are: rebinding under
+     * running streams is not worth it. Say so instead of ignoring the change silently. */
+    if (!section_equal(sb_config_section_find(app->cfg, "http", NULL),
+                       sb_config_section_find(next, "http", NULL)))
+        SB_WARN("http", "[http] changed: the change takes effect when the daemon restarts");
+    if (strcmp(app_store_path(app->cfg), app_store_path(next)) != 0)
+        SB_WARN("store", "[store] path changed: the change takes effect when the daemon restarts");
+    return 0;
+}
+
 int app_http_port(const sb_app *app)
 {
     return app->http ? http_server_port(app->http) : -1;

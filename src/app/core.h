@@ -27,6 +27,9 @@ int app_http_init(sb_app *app);
 int app_http_start(sb_app *app);
 void app_http_stop(sb_app *app);
 void app_http_free(sb_app *app);
+/* SIGHUP: [http] and [store] are applied at start-up only; a change is logged as needing a
+ * restart. Returns 0. */
+int app_http_reload(sb_app *app, sb_config *next);
 
 /* The API's bound port, or -1 before start. */
 int app_http_port(const sb_app *app);

@@ -115,6 +115,23 @@ check "a revoked token is refused (got $got)" test "$got" = 401
 run 0 "$SB" token list --store "$DB" --all
 check "list --all marks the revoked token" grep -q '^3 .*revoked' "$TMP/out"
 
+# A changed [http] on SIGHUP is reported as needing a restart; the API keeps serving.
+cat >"$TMP/sb.conf" <<CONF
+[http]
+port = 0
+max_body_bytes = 2m
+[store]
+path = $DB
+CONF
+kill -HUP "${PIDS[0]}"
+for i in $(seq 1 50); do
+    grep -q 'changed: the change takes effect when the daemon restarts' "$TMP/serve.err" && break
+    sleep 0.1
+done
+check "a changed [http] is reported on SIGHUP" grep -q '\[http\] changed' "$TMP/serve.err"
+check "the API still serves after the reload" \
+    test "$(code -H "Authorization: Bearer $ADMIN" "$URL/v1/pbxs")" = 200
+
 kill -TERM "${PIDS[0]}"
 wait "${PIDS[0]}"
 RC=$?
