@@ -645,7 +645,7 @@ static void job_done(uv_work_t *w, int status)
         break;
     case JOB_PUT:
     case JOB_DELETE:
-        if (j->rc == SB_EINVAL && j->kind == JOB_PUT)
+        if (j->rc == SB_EINVAL)
             respond_invalid(req, j->err);
         else if (j->rc == SB_ENOTFOUND && j->kind == JOB_DELETE)
             respond_unknown_set(req, j->set);

@@ -44,6 +44,11 @@ static void test_every_route_described(void **state)
         {"/v1/queues/{name}/members/{interface}/pause", "post"},
         {"/v1/queues/{name}/members/{interface}/unpause", "post"},
         {"/v1/agents/{extension}", "get"},
+        {"/v1/routes", "get"},
+        {"/v1/routes", "put"},
+        {"/v1/routes/test", "post"},
+        {"/v1/routes/{set}", "get"},
+        {"/v1/routes/{set}", "delete"},
     };
     size_t len;
     const char *t = api_openapi_text(&len);
