@@ -254,6 +254,24 @@ static long proc_kib(pid_t pid, const char *field)
     return v;
 }
 
+/* CPU seconds (user + system) the process has used. */
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    unsigned long ut = 0, st = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* fields after the command name */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* ---- the clients ---- */
 
 typedef enum { C_CONNECTING, C_HEAD, C_STREAM, C_DEAD } cstate;
@@ -460,6 +478,7 @@ typedef struct result {
     uint32_t p50, p99, pmax;
     size_t samples;
     long rss_idle, rss_load, hwm;
+    double cpu; /* daemon CPU share during the window (1.0 = one core) */
     unsigned dropped;
     double connect_s;
 } result;
@@ -537,12 +556,13 @@ static int run_round(unsigned n, const bench_opts *o, result *res)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "load %d %d %s\n", o->rate, o->seconds + o->warmup + 1, o->scenario);
     write_all(cmd_fd, cmd, strlen(cmd));
-    double start = mono_s(), mstart = 0;
+    double start = mono_s(), mstart = 0, cpu0 = 0;
     while (mono_s() - start < o->warmup + o->seconds) {
         if (!rs.measuring && mono_s() - start >= o->warmup) {
             rs.measuring = true;
             rs.events = 0;
             mstart = mono_s();
+            cpu0 = proc_cpu_s(dmn);
         }
         int k = epoll_wait(ep, evs, 1024, 50);
         for (int e = 0; e < k; e++) {
@@ -551,6 +571,7 @@ static int run_round(unsigned n, const bench_opts *o, result *res)
         }
     }
     double window = mono_s() - mstart;
+    res->cpu = (proc_cpu_s(dmn) - cpu0) / window;
     res->rss_load = proc_kib(dmn, "VmRSS");
     res->hwm = proc_kib(dmn, "VmHWM");
     res->events_s = (double)rs.events / window;
@@ -587,9 +608,11 @@ static void print_result(const result *r, const result *base)
 {
     printf("%6u subs (%u connected in %.1f s): %9.0f events/s delivered (%.0f per client), "
            "latency p50 %u ms p99 %u ms max %u ms (%zu samples), daemon RSS idle %.1f MiB, "
-           "under load %.1f MiB (peak %.1f MiB), dropped %u",
+           "under load %.1f MiB (peak %.1f MiB), daemon CPU %.0f%% (%.2f us per delivered event), "
+           "dropped %u",
            r->n, r->connected, r->connect_s, r->events_s, r->per_client_s, r->p50, r->p99, r->pmax,
-           r->samples, r->rss_idle / 1024.0, r->rss_load / 1024.0, r->hwm / 1024.0, r->dropped);
+           r->samples, r->rss_idle / 1024.0, r->rss_load / 1024.0, r->hwm / 1024.0, r->cpu * 100,
+           r->events_s > 0 ? r->cpu * 1e6 / r->events_s : 0, r->dropped);
     if (base && r->n > base->n) {
         printf(", per subscriber over baseline: %.1f KiB idle, %.1f KiB at peak",
                (double)(r->rss_idle - base->rss_idle) / (r->n - base->n),
