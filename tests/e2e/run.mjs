@@ -131,7 +131,7 @@ try {
     if (DAEMON_START) {
       const s = (Date.now() - DAEMON_START) / 1000;
       console.log(`# first live call on the wallboard ${s.toFixed(1)} s after the daemon was started`);
-      if (s > 15) throw new Error(`${s.toFixed(1)} s`);
+      if (s > 30) throw new Error(`${s.toFixed(1)} s (browser start included; bound 30 s for loaded machines)`);
     }
     await shot(wall, '00-wallboard-first-call');
   });
