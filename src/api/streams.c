@@ -512,10 +512,12 @@ static void poll_collect(void *ud, const bus_entry *e)
 
 static void poll_answer(poller *p)
 {
+    /* A token in the URL, no cookies: any page the application serves may poll (as with SSE). */
+    static const http_header cors[] = {{"Access-Control-Allow-Origin", "*"}};
     if (sb_buf_printf(&p->body, "],\"last\":%" PRIu64 "}", p->last) < 0)
         http_respond_error(p->req, 500, "internal", "out of memory");
     else
-        http_respond(p->req, 200, "application/json", NULL, 0,
+        http_respond(p->req, 200, "application/json", cors, 1,
                      (sb_slice){p->body.data, p->body.len});
 }
 

@@ -13,6 +13,9 @@ http_stream *http_sse_start(http_request *req, const http_stream_callbacks *cb, 
                                "Content-Type: text/event-stream\r\n"
                                "Cache-Control: no-cache\r\n"
                                "X-Accel-Buffering: no\r\n"
+                               /* streams are opened with a token in the URL, never cookies, from
+                                  pages of any origin the application serves */
+                               "Access-Control-Allow-Origin: *\r\n"
                                "Connection: close\r\n"
                                "\r\n";
     http_conn *c = req->conn;

@@ -116,6 +116,7 @@ static json_t *poll(sh *h, const char *tok, const char *query, uint64_t *elapsed
     if (elapsed_ms)
         *elapsed_ms = uv_now(&h->loop) - t0;
     assert_int_equal(c->status, 200);
+    assert_non_null(strstr(c->in.data, "\r\nAccess-Control-Allow-Origin: *\r\n"));
     json_t *j = json_loads(hc_body(c), 0, NULL);
     assert_non_null(j);
     hc_free(c);
@@ -268,6 +269,8 @@ static void test_three_transports_same_stream(void **state)
     hc *sse = sh_sse(&h, "502", tok, NULL);
     hc *ws = sh_ws(&h, "502", tok, "&after=0");
     SH_RUN_UNTIL(&h, sse->nev == 1 && ws->status == 101, 2000);
+    /* Any origin may open the stream: the token is in the URL, there are no cookies. */
+    assert_non_null(strstr(sse->in.data, "\r\nAccess-Control-Allow-Origin: *\r\n"));
     assert_int_equal(hc_seq(&sse->ev[0]), 0);
     assert_int_equal(pbxsim_play(h.sim, "queue-call-answered", NULL), 0);
     /* The long-poll client polls in a loop, each time from the last seq it got, until it has
