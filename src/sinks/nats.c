@@ -166,6 +166,22 @@ static void on_reconnected(natsConnection *nc, void *closure)
 
 static void ack_handler(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure);
 
+/* The comma-separated url list as the connection's server pool. */
+static natsStatus set_servers(natsOptions *o, const char *list)
+{
+    const char *urls[16];
+    char *copy = strdup(list), *save = NULL;
+    int n = 0;
+    natsStatus st;
+    if (!copy)
+        return NATS_NO_MEMORY;
+    for (char *t = strtok_r(copy, ", \t", &save); t && n < 16; t = strtok_r(NULL, ", \t", &save))
+        urls[n++] = t;
+    st = n ? natsOptions_SetServers(o, urls, n) : NATS_INVALID_ARG;
+    free(copy); /* libnats copied the strings */
+    return st;
+}
+
 /* Connects (once; libnats then reconnects on its own). 0 or SB_EDISCONN with why filled. */
 static int worker_connect(sink_nats *s, char *why, size_t whysize)
 {
@@ -178,7 +194,7 @@ static int worker_connect(sink_nats *s, char *why, size_t whysize)
     if (!s->nc) {
         st = natsOptions_Create(&o);
         if (st == NATS_OK)
-            st = natsOptions_SetURL(o, s->url);
+            st = set_servers(o, s->url);
         if (st == NATS_OK)
             st = natsOptions_SetName(o, "switchboard");
         if (st == NATS_OK)
@@ -356,11 +372,18 @@ static void ack_handler(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
         snprintf(text, sizeof text, "%s%s%s (%d)", natsStatus_GetText(st),
                  pae && pae->ErrText ? ": " : "", pae && pae->ErrText ? pae->ErrText : "",
                  (int)code);
-        if (st == NATS_NO_RESPONDERS)
-            atomic_store(&s->needs_stream_check, true); /* the stream may be gone */
+        if (st == NATS_NO_RESPONDERS) {
+            /* the stream may be gone (a server restarted without its store), or its subjects
+             * do not cover this one: the next delivery checks it again */
+            atomic_store(&s->needs_stream_check, true);
+            job_set(j, (size_t)i, OUTBOX_RETRY, "no stream takes %.80s (stream %.40s missing?)",
+                    natsMsg_GetSubject(msg), s->stream);
+            goto out;
+        }
         job_set(j, (size_t)i, is_permanent(st, code) ? OUTBOX_DEAD : OUTBOX_RETRY, "%s%s",
                 st == NATS_TIMEOUT ? "no publish ack in time: " : "publish refused: ", text);
     }
+out:
     uv_cond_broadcast(&s->cv);
     uv_mutex_unlock(&s->mu);
 }

@@ -100,6 +100,7 @@ static void server_stop(void)
     int st;
     if (srv_pid <= 0)
         return;
+    kill(srv_pid, SIGCONT); /* in case a failed test left it stopped */
     kill(srv_pid, SIGTERM);
     for (int i = 0; i < 250; i++) {
         if (waitpid(srv_pid, &st, WNOHANG) == srv_pid) {
@@ -111,6 +112,26 @@ static void server_stop(void)
     kill(srv_pid, SIGKILL);
     waitpid(srv_pid, &st, 0);
     srv_pid = -1;
+}
+
+/* Waits (at most 2 s) until /proc says pid is stopped, then 50 ms more for its threads. */
+static void wait_stopped(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (int i = 0; i < 100; i++) {
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        const char *p;
+        if (f)
+            fclose(f);
+        buf[n] = '\0';
+        p = strrchr(buf, ')');
+        if (p && p[1] == ' ' && p[2] == 'T')
+            break;
+        usleep(20000);
+    }
+    usleep(50000);
 }
 
 static bool has_nats_server(void)
@@ -606,6 +627,7 @@ static void test_stalled_server_times_out_then_dedups(void **state)
     assert_int_equal(count_verdict(&b2, OUTBOX_OK), 10);
 
     assert_int_equal(kill(srv_pid, SIGSTOP), 0);
+    wait_stopped(srv_pid); /* every thread of the server stopped before we publish */
     t0 = uv_hrtime();
     assert_int_equal(deliver(s, e.ptr + 10, 40, &b), 0);
     run_until(boxes, 1, 10000);
@@ -768,6 +790,75 @@ static void test_outbox_delivers_through_nats_across_a_restart(void **state)
     sb_config_free(cfg);
 }
 
+/* An existing stream is used as it is; when its subjects do not cover the sink's, nothing takes
+ * the publishes and they are retried with a reason that says so. */
+static void test_existing_stream_with_other_subjects_retries(void **state)
+{
+    static evset e;
+    static result_box b;
+    result_box *boxes[] = {&b};
+    const char *subjects[] = {"elsewhere.>"};
+    jsStreamConfig sc;
+    jsErrCode jerr = 0;
+    jsStreamInfo *si;
+    sink_nats *s;
+    reader r;
+    (void)state;
+    SKIP_WITHOUT_SERVER();
+    reader_open(&r);
+    jsStreamConfig_Init(&sc);
+    sc.Name = "T9";
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_MemoryStorage;
+    assert_int_equal(js_AddStream(NULL, r.js, &sc, NULL, &jerr), NATS_OK);
+    evset_fill(&e, "t9", 3);
+    s = new_sink("T9", "t9", 0, 0, false);
+    assert_int_equal(deliver(s, e.ptr, 3, &b), 0);
+    run_until(boxes, 1, 10000);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(b.res[0].verdict, OUTBOX_RETRY);
+    assert_non_null(strstr(b.why[0], "no stream takes t9.pbx_1.call.started"));
+    si = stream_info(&r, "T9"); /* left as it was */
+    assert_non_null(si);
+    assert_string_equal(si->Config->Subjects[0], "elsewhere.>");
+    assert_int_equal(si->State.Msgs, 0);
+    jsStreamInfo_Destroy(si);
+    reader_close(&r);
+    free_sink(s);
+}
+
+/* A list of servers: a dead one first does not stop the sink from using the live one. */
+static void test_server_list(void **state)
+{
+    static evset e;
+    static result_box b;
+    result_box *boxes[] = {&b};
+    sink_nats *s = NULL;
+    char urls[160];
+    int attempts = 0;
+    (void)state;
+    SKIP_WITHOUT_SERVER();
+    snprintf(urls, sizeof urls, "nats://127.0.0.1:%d, %s", free_port(), srv_url);
+    evset_fill(&e, "t10", 3);
+    assert_int_equal(sink_nats_new(&loop,
+                                   &(sink_nats_config){.url = urls,
+                                                       .stream = "T10",
+                                                       .subject_prefix = "t10",
+                                                       .timeout_ms = 1000},
+                                   &s),
+                     0);
+    do {
+        if (attempts)
+            usleep(100000);
+        assert_int_equal(deliver(s, e.ptr, 3, &b), 0);
+        run_until(boxes, 1, 10000);
+        attempts++;
+    } while (count_verdict(&b, OUTBOX_OK) != 3 && attempts < 30);
+    assert_int_equal(count_verdict(&b, OUTBOX_OK), 3);
+    free_sink(s);
+}
+
 static void test_subject_names(void **state)
 {
     char out[64];
@@ -847,6 +938,8 @@ int main(void)
         cmocka_unit_test(test_resent_ids_are_dropped_by_jetstream),
         cmocka_unit_test(test_permanent_refusals_are_dead_letters),
         cmocka_unit_test(test_missing_stream_not_created_when_disabled),
+        cmocka_unit_test(test_existing_stream_with_other_subjects_retries),
+        cmocka_unit_test(test_server_list),
         cmocka_unit_test(test_stalled_server_times_out_then_dedups),
         cmocka_unit_test(test_stopped_server_retries_and_restart_completes),
         cmocka_unit_test(test_outbox_delivers_through_nats_across_a_restart),
