@@ -184,6 +184,20 @@ static void d_expire(uv_timer_t *t)
     bus_expire(((daemon_ctx *)t->data)->b);
 }
 
+/* BENCH_DEBUG=1: the daemon prints its AMI intake and model output every second. */
+static void d_debug(uv_timer_t *t)
+{
+    daemon_ctx *d = t->data;
+    static uint64_t in0, out0;
+    model_stats ms;
+    model_stats_get(d->m, &ms);
+    fprintf(stderr, "daemon: %llu AMI events/s in, %llu events/s out, %zu calls live\n",
+            (unsigned long long)(ms.events_in - in0), (unsigned long long)(ms.events_out - out0),
+            ms.calls);
+    in0 = ms.events_in;
+    out0 = ms.events_out;
+}
+
 static pid_t start_daemon(int sim_port, unsigned max_conns, uint32_t flush_ms, int *http_port)
 {
     int up[2];
@@ -225,6 +239,11 @@ static pid_t start_daemon(int sim_port, unsigned max_conns, uint32_t flush_ms, i
         uv_timer_init(&loop, &expire);
         expire.data = &d;
         uv_timer_start(&expire, d_expire, 10000, 10000);
+        uv_timer_t dbg;
+        uv_timer_init(&loop, &dbg);
+        dbg.data = &d;
+        if (getenv("BENCH_DEBUG"))
+            uv_timer_start(&dbg, d_debug, 1000, 1000);
         int p = http_server_port(srv);
         if (write_all(up[1], &p, sizeof p))
             _exit(1);
@@ -289,8 +308,9 @@ typedef struct client {
 } client;
 
 typedef struct round_stats {
-    uint64_t events; /* messages received during the window */
-    uint32_t *lat;   /* ms, sampled clients, during the window */
+    uint64_t max_seq; /* highest seq a sampled client saw (the stream's progress) */
+    uint64_t events;  /* messages received during the window */
+    uint32_t *lat;    /* ms, sampled clients, during the window */
     size_t nlat;
     unsigned dropped; /* connections that ended during the round */
     bool measuring;
@@ -328,6 +348,11 @@ static void sample(client *c, const char *p, size_t n, int64_t now, round_stats 
             break;
         size_t mlen = (size_t)(e - (c->carry + off));
         const char *m = c->carry + off;
+        if (mlen > 4 && memcmp(m, "id: ", 4) == 0) {
+            uint64_t seq = strtoull(m + 4, NULL, 10);
+            if (seq > rs->max_seq)
+                rs->max_seq = seq;
+        }
         if (rs->measuring && !memmem(m, mlen, "\"type\":\"snapshot\"", 17)) {
             int64_t t = parse_time(m, mlen);
             if (t > 0 && rs->nlat < MAX_LAT)
@@ -478,7 +503,10 @@ typedef struct result {
     uint32_t p50, p99, pmax;
     size_t samples;
     long rss_idle, rss_load, hwm;
-    double cpu; /* daemon CPU share during the window (1.0 = one core) */
+    double cpu;       /* daemon CPU share during the window (1.0 = one core) */
+    double sim_cpu;   /* the simulator's */
+    double cli_cpu;   /* the clients' (this process) */
+    double offered_s; /* events/s the daemon put on the stream (seq progress seen by clients) */
     unsigned dropped;
     double connect_s;
 } result;
@@ -556,13 +584,17 @@ static int run_round(unsigned n, const bench_opts *o, result *res)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "load %d %d %s\n", o->rate, o->seconds + o->warmup + 1, o->scenario);
     write_all(cmd_fd, cmd, strlen(cmd));
-    double start = mono_s(), mstart = 0, cpu0 = 0;
+    double start = mono_s(), mstart = 0, cpu0 = 0, sim0 = 0, cli0 = 0;
+    uint64_t seq0 = 0;
     while (mono_s() - start < o->warmup + o->seconds) {
         if (!rs.measuring && mono_s() - start >= o->warmup) {
             rs.measuring = true;
             rs.events = 0;
             mstart = mono_s();
             cpu0 = proc_cpu_s(dmn);
+            sim0 = proc_cpu_s(sim);
+            cli0 = proc_cpu_s(getpid());
+            seq0 = rs.max_seq;
         }
         int k = epoll_wait(ep, evs, 1024, 50);
         for (int e = 0; e < k; e++) {
@@ -572,6 +604,9 @@ static int run_round(unsigned n, const bench_opts *o, result *res)
     }
     double window = mono_s() - mstart;
     res->cpu = (proc_cpu_s(dmn) - cpu0) / window;
+    res->sim_cpu = (proc_cpu_s(sim) - sim0) / window;
+    res->cli_cpu = (proc_cpu_s(getpid()) - cli0) / window;
+    res->offered_s = (double)(rs.max_seq - seq0) / window;
     res->rss_load = proc_kib(dmn, "VmRSS");
     res->hwm = proc_kib(dmn, "VmHWM");
     res->events_s = (double)rs.events / window;
@@ -606,13 +641,15 @@ static int run_round(unsigned n, const bench_opts *o, result *res)
 
 static void print_result(const result *r, const result *base)
 {
-    printf("%6u subs (%u connected in %.1f s): %9.0f events/s delivered (%.0f per client), "
+    printf("%6u subs (%u connected in %.1f s): stream %.0f events/s, %9.0f events/s delivered "
+           "(%.0f per client), "
            "latency p50 %u ms p99 %u ms max %u ms (%zu samples), daemon RSS idle %.1f MiB, "
            "under load %.1f MiB (peak %.1f MiB), daemon CPU %.0f%% (%.2f us per delivered event), "
-           "dropped %u",
-           r->n, r->connected, r->connect_s, r->events_s, r->per_client_s, r->p50, r->p99, r->pmax,
-           r->samples, r->rss_idle / 1024.0, r->rss_load / 1024.0, r->hwm / 1024.0, r->cpu * 100,
-           r->events_s > 0 ? r->cpu * 1e6 / r->events_s : 0, r->dropped);
+           "simulator CPU %.0f%%, clients CPU %.0f%%, dropped %u",
+           r->n, r->connected, r->connect_s, r->offered_s, r->events_s, r->per_client_s, r->p50,
+           r->p99, r->pmax, r->samples, r->rss_idle / 1024.0, r->rss_load / 1024.0, r->hwm / 1024.0,
+           r->cpu * 100, r->events_s > 0 ? r->cpu * 1e6 / r->events_s : 0, r->sim_cpu * 100,
+           r->cli_cpu * 100, r->dropped);
     if (base && r->n > base->n) {
         printf(", per subscriber over baseline: %.1f KiB idle, %.1f KiB at peak",
                (double)(r->rss_idle - base->rss_idle) / (r->n - base->n),
