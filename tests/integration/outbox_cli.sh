@@ -63,7 +63,7 @@ backoff_base = 100ms
 backoff_max = 500ms
 EOF
 start_sb() {
-    SWITCHBOARD_SYNTHETIC_EVENTS=50@1000 "$SB" serve -c "$tmp/sb.conf" --log-level warn \
+    SWITCHBOARD_SYNTHETIC_EVENTS=50@1000 "$SB" serve -c "$tmp/sb.conf" --log-level info \
         >>"$tmp/sb.log" 2>&1 &
     sb_pid=$!
 }
@@ -95,7 +95,15 @@ wait_for "the alert event" grep -q -- '-alert-' "$tmp/ids" || true
 check "alert event delivered" "$(grep -c -- '-alert-' "$tmp/ids" | awk '{print ($1 >= 1)}')" 1
 check "alert logged" "$(grep -c 'over size_warn' "$tmp/sb.log" | awk '{print ($1 >= 1)}')" 1
 check "no synthetic event retried by itself" "$(syn_total)" 0
+# the built-in simulator (demo mode: no [pbx]) plays a call: its events reach the bus too
+wait_for "a simulated call" grep -q 'demo: event Hangup' "$tmp/sb.log" || true
+sleep 0.5
 stop_sb
+
+# Only events some sink wants are stored: the 50 synthetic ones and the alert events, not the
+# built-in simulator's calls (demo mode: no [pbx] configured), which no sink's filter takes.
+alerts=$(grep -- '-alert-' "$tmp/ids" | sort -u | wc -l)
+check "only wanted events stored" "$(field hook lastSeq)" "$((50 + alerts))"
 
 # 2. status, retry
 st=$("$SB" outbox status --store "$tmp/sb.db")
