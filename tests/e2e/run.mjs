@@ -15,6 +15,9 @@
 //   6. "Test reconnect" cuts the stream: the indicator counts one reconnect and events resume
 //   0. (first) the wallboard with a supervisor token shows a live call within seconds of the
 //      daemon's start; later: queues, agents, a waiting caller with the longest wait, WebSocket
+//   8. (when e2e.sh gives SB_DAEMON_PID and friends) the daemon restarts on the same port: the
+//      agent view shows the outage, asks for a new stream token, gets a resync or snapshot (the
+//      new daemon's numbering starts again) and pause/unpause events arrive again
 // Screenshots of each view go to SB_ARTIFACTS.
 //
 // Env: SB_URL (http://127.0.0.1:PORT/), SB_AGENT_TOKEN, SB_AGENT_EXT, SB_SUP_TOKEN,
@@ -23,6 +26,7 @@
 // Exit status: 0 all checks passed, 1 a check failed, 2 setup failed.
 
 import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,6 +41,15 @@ const CHROMIUM = env('SB_CHROMIUM', '/usr/bin/chromium');
 const DIAL = env('SB_DIAL', '34600555000');
 const QUEUE = env('SB_QUEUE', 'sales');
 const DAEMON_START = Number(env('SB_DAEMON_START_MS', '0')); // ms since the epoch, from e2e.sh
+// Restart step (optional): the daemon's pid, the program, a config with the same port and store,
+// where to write the new daemon's pid and log.
+const RESTART = {
+  pid: Number(env('SB_DAEMON_PID', '0')),
+  bin: env('SB_SWITCHBOARD'),
+  conf: env('SB_RESTART_CONF'),
+  pidfile: env('SB_RESTART_PIDFILE'),
+  log: env('SB_RESTART_LOG'),
+};
 
 if (!BASE || !AGENT_TOKEN || !SUP_TOKEN) {
   console.error('run.mjs: SB_URL, SB_AGENT_TOKEN and SB_SUP_TOKEN are required');
@@ -92,7 +105,9 @@ const pageErrors = [];
 function watch(page, name) {
   page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) pageErrors.push(`${name}: console: ${m.text()}`);
+    // The browser's own network messages (a refused connection while the daemon restarts, a
+    // 401 on purpose) are not script errors.
+    if (m.type() === 'error' && !/Failed to load resource|WebSocket connection to .* failed/.test(m.text())) pageErrors.push(`${name}: console: ${m.text()}`);
   });
 }
 const shot = async (page, name) => {
@@ -368,6 +383,44 @@ try {
     await eventsArrive(wall, before.events, 25000);
   });
   await shot(wall, '11-wallboard-websocket');
+
+  // ---- 8. the daemon restarts ----------------------------------------------------------------
+  if (RESTART.pid && RESTART.bin && RESTART.conf && RESTART.pidfile) {
+    // Running, not a zombie (the daemon is e2e.sh's child: it stays a zombie until reaped).
+    const alive = (pid) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+      } catch {
+        return false;
+      }
+    };
+    await check('daemon restart: the agent view shows the outage, then resumes with fresh state', async () => {
+      const before = await conn(agent);
+      const fresh = await agent.evaluate(() => window.sbConsole.state.snapshots + window.sbConsole.state.resyncs);
+      process.kill(RESTART.pid, 'SIGTERM');
+      for (let i = 0; i < 100 && alive(RESTART.pid); i++) await new Promise((r) => setTimeout(r, 100));
+      if (alive(RESTART.pid)) throw new Error('the daemon did not stop on SIGTERM');
+      await agent.waitForFunction(() => document.getElementById('conn').dataset.state !== 'live', null, { timeout: 10000 });
+      const outage = await agent.textContent('#conn-state');
+      await shot(agent, '12-agent-daemon-down');
+      const out = fs.openSync(RESTART.log, 'a');
+      const child = spawn(RESTART.bin, ['serve', '-c', RESTART.conf, '--demo', '--log-level', 'info'], { stdio: ['ignore', out, out], detached: true });
+      fs.writeFileSync(RESTART.pidfile, String(child.pid));
+      child.unref();
+      await agent.waitForFunction(
+        (n) => document.getElementById('conn').dataset.state === 'live' && +document.getElementById('conn').dataset.reconnects > n,
+        before.reconnects,
+        { timeout: 30000 },
+      );
+      const after = await agent.evaluate(() => window.sbConsole.state.snapshots + window.sbConsole.state.resyncs);
+      if (after <= fresh) throw new Error('no snapshot or resync after the restart');
+      if (!/Reconnecting|Offline/.test(outage)) throw new Error(`the indicator said "${outage}" during the outage`);
+      await agent.waitForSelector(`${row}`, { timeout: 10000 });
+      await pauseRoundTrip('after restart');
+      await shot(agent, '13-agent-after-restart');
+    });
+  }
 
   await check('every control of both views has an accessible name', async () => {
     const unnamed = [];

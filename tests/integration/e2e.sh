@@ -18,6 +18,11 @@ TMP=$(mktemp -d /tmp/sb_e2e.XXXXXX)
 DAEMON=""
 
 cleanup() {
+    if [ -f "$TMP/daemon2.pid" ]; then
+        kill "$(cat "$TMP/daemon2.pid")" 2>/dev/null
+        sleep 0.5
+        kill -9 "$(cat "$TMP/daemon2.pid")" 2>/dev/null
+    fi
     if [ -n "$DAEMON" ]; then
         kill "$DAEMON" 2>/dev/null
         # SIGTERM stops the daemon cleanly; give it a few seconds, then insist.
@@ -83,13 +88,49 @@ if [ -z "$PORT" ]; then
 fi
 echo "e2e: daemon pid $DAEMON, console at http://127.0.0.1:$PORT/"
 
+# run.mjs restarts the daemon once (same port, same store): this config pins the port.
+sed "s/^port = 0$/port = $PORT/" "$TMP/switchboard.conf" >"$TMP/restart.conf"
+
 # ---- the browser test ----------------------------------------------------------------------------
 SB_URL="http://127.0.0.1:$PORT/" SB_AGENT_TOKEN="$AGENT_TOKEN" SB_AGENT_EXT=502 \
     SB_SUP_TOKEN="$SUP_TOKEN" SB_ARTIFACTS="$ART" SB_CHROMIUM="$CHROMIUM" SB_DAEMON_START_MS="$START_MS" \
+    SB_DAEMON_PID="$DAEMON" SB_SWITCHBOARD="$SB" SB_RESTART_CONF="$TMP/restart.conf" \
+    SB_RESTART_PIDFILE="$TMP/daemon2.pid" SB_RESTART_LOG="$TMP/daemon2.log" \
     timeout 420 node "$SRC/tests/e2e/run.mjs"
 RC=$?
 
-if kill -0 "$DAEMON" 2>/dev/null; then
+RESTARTED=""
+[ -f "$TMP/daemon2.pid" ] && RESTARTED=1
+if [ -n "$RESTARTED" ]; then
+    # run.mjs stopped the first daemon (SIGTERM) and started a second: the first must have
+    # exited 0, and the second is stopped and checked below like the first would have been.
+    wait "$DAEMON"
+    DRC=$?
+    if [ "$DRC" -ne 0 ]; then
+        echo "e2e: the first daemon exited with status $DRC after SIGTERM" >&2
+        RC=1
+    fi
+    DAEMON2=$(cat "$TMP/daemon2.pid")
+    DAEMON=""
+    kill "$DAEMON2" 2>/dev/null
+    for _ in $(seq 1 100); do
+        kill -0 "$DAEMON2" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$DAEMON2" 2>/dev/null; then
+        echo "e2e: the restarted daemon did not stop within 10 s of SIGTERM" >&2
+        kill -9 "$DAEMON2" 2>/dev/null
+        RC=1
+    else
+        rm -f "$TMP/daemon2.pid"
+        if ! grep -q 'stopped cleanly' "$TMP/daemon2.log"; then
+            echo "e2e: the restarted daemon did not stop cleanly" >&2
+            tail -5 "$TMP/daemon2.log" >&2
+            RC=1
+        fi
+    fi
+    cat "$TMP/daemon2.log" >>"$TMP/daemon.log"
+elif kill -0 "$DAEMON" 2>/dev/null; then
     # Stop it as an operator would: SIGTERM, exit status 0, and (in sanitizer builds) no report.
     kill "$DAEMON"
     STOPPED=""
