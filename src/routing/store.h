@@ -1,8 +1,9 @@
 /* store.h (routing): route files kept in the store (table route_files, store migration 2).
  *
  * Every import is a new version holding the whole validated file; the daemon and `route
- * export` use the newest. These calls block on disk: the CLI uses them, and the daemon only at
- * start-up and reload (never on a call's path).
+ * export` use the newest. Storage goes through the store's API (store_route_file_*), never SQL.
+ * These calls block on disk: the CLI uses them, the daemon at start-up and reload, and the REST
+ * API (src/api/routes.c) on libuv's thread pool; never on a call's path.
  */
 #ifndef SB_ROUTING_STORE_H
 #define SB_ROUTING_STORE_H

@@ -43,6 +43,9 @@ typedef struct store_backend {
     int (*size_bytes)(store_conn *c, int64_t *bytes);
     int (*checkpoint)(store_conn *c);
     int (*set_max_bytes)(store_conn *c, int64_t bytes);
+    int (*route_file_insert)(store_conn *c, const char *text, size_t len, const char *source,
+                             int64_t now_ms, int64_t *version);
+    int (*route_file_newest)(store_conn *c, char **text, size_t *len, int64_t *version);
 } store_backend;
 
 /* Every connection starts with a pointer to its backend, so store.c can dispatch. */

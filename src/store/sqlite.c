@@ -35,6 +35,8 @@ enum {
     ST_DEAD_RETRY,
     ST_DEAD_SCAN,
     ST_DEAD_SCAN_RETRY,
+    ST_ROUTE_FILE_INSERT,
+    ST_ROUTE_FILE_NEWEST,
     ST_COUNT
 };
 
@@ -73,6 +75,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DEAD_SCAN_RETRY] = "SELECT seq, id, type, pbx, call_key, time_ms, payload, attempts,"
                            " last_error, dead_ms, retry FROM dead_letters"
                            " WHERE sink = ? AND seq > ? AND retry = 1 ORDER BY seq LIMIT ?",
+    [ST_ROUTE_FILE_INSERT] = "INSERT INTO route_files (text, source, imported_ms) VALUES (?, ?, ?)",
+    [ST_ROUTE_FILE_NEWEST] = "SELECT version, text FROM route_files ORDER BY version DESC LIMIT 1",
 };
 
 typedef struct sq_conn {
@@ -697,6 +701,51 @@ static int sq_set_max_bytes(store_conn *c, int64_t bytes)
     return sq_exec(s, sql);
 }
 
+static int sq_route_file_insert(store_conn *c, const char *text, size_t len, const char *source,
+                                int64_t now_ms, int64_t *version)
+{
+    sq_conn *s = sq(c);
+    sqlite3_stmt *st = sq_stmt(s, ST_ROUTE_FILE_INSERT);
+    if (!st)
+        return SB_EIO;
+    if (len > (size_t)INT32_MAX)
+        return SB_ETOOBIG;
+    sqlite3_bind_text(st, 1, text, (int)len, SQLITE_STATIC);
+    bind_text(st, 2, source);
+    sqlite3_bind_int64(st, 3, now_ms);
+    int rc = sq_done(s, st, "route file insert");
+    if (rc == 0)
+        *version = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+static int sq_route_file_newest(store_conn *c, char **text, size_t *len, int64_t *version)
+{
+    sq_conn *s = sq(c);
+    sqlite3_stmt *st = sq_stmt(s, ST_ROUTE_FILE_NEWEST);
+    if (!st)
+        return SB_EIO;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? SB_ENOTFOUND : sq_fail(s, "route file", rc);
+    }
+    const unsigned char *t = sqlite3_column_text(st, 1);
+    size_t n = (size_t)sqlite3_column_bytes(st, 1);
+    char *copy = malloc(n + 1);
+    if (!copy) {
+        sqlite3_reset(st);
+        return SB_ENOMEM;
+    }
+    memcpy(copy, t ? (const char *)t : "", t ? n : 0);
+    copy[t ? n : 0] = 0;
+    *text = copy;
+    *len = t ? n : 0;
+    *version = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return 0;
+}
+
 const store_backend store_sqlite_backend = {
     .name = "sqlite",
     .open = sq_open,
@@ -726,4 +775,6 @@ const store_backend store_sqlite_backend = {
     .size_bytes = sq_size_bytes,
     .checkpoint = sq_checkpoint,
     .set_max_bytes = sq_set_max_bytes,
+    .route_file_insert = sq_route_file_insert,
+    .route_file_newest = sq_route_file_newest,
 };

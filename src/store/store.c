@@ -159,3 +159,14 @@ int store_checkpoint(store_conn *c)
 {
     return c->be->checkpoint(c);
 }
+
+int store_route_file_insert(store_conn *c, const char *text, size_t len, const char *source,
+                            int64_t now_ms, int64_t *version)
+{
+    return c->be->route_file_insert(c, text, len, source, now_ms, version);
+}
+
+int store_route_file_newest(store_conn *c, char **text, size_t *len, int64_t *version)
+{
+    return c->be->route_file_newest(c, text, len, version);
+}

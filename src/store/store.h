@@ -168,4 +168,15 @@ int store_set_max_bytes(store_conn *c, int64_t bytes);
 /* Checkpoints the write-ahead log into the database and truncates it (writer only). */
 int store_checkpoint(store_conn *c);
 
+/* --- route files (the routing engine's data, src/routing/store.c) ---------------------------- */
+
+/* Stores a whole route file (text borrowed, len bytes; source says where it came from, "" when
+ * unknown) as a new version; *version gets its number, higher than every earlier one. 0,
+ * SB_EIO or SB_ETOOBIG (store full). */
+int store_route_file_insert(store_conn *c, const char *text, size_t len, const char *source,
+                            int64_t now_ms, int64_t *version);
+/* The newest route file: 0 with *text (returns owned, NUL-terminated: free()), *len and
+ * *version; SB_ENOTFOUND when none was ever stored; SB_EIO or SB_ENOMEM. */
+int store_route_file_newest(store_conn *c, char **text, size_t *len, int64_t *version);
+
 #endif
