@@ -403,6 +403,7 @@ try {
       if (alive(RESTART.pid)) throw new Error('the daemon did not stop on SIGTERM');
       await agent.waitForFunction(() => document.getElementById('conn').dataset.state !== 'live', null, { timeout: 10000 });
       const outage = await agent.textContent('#conn-state');
+      if (!(await agent.isVisible('#stale'))) throw new Error('no "connection lost" notice during the outage');
       await shot(agent, '12-agent-daemon-down');
       const out = fs.openSync(RESTART.log, 'a');
       const child = spawn(RESTART.bin, ['serve', '-c', RESTART.conf, '--demo', '--log-level', 'info'], { stdio: ['ignore', out, out], detached: true });
@@ -415,6 +416,7 @@ try {
       );
       const after = await agent.evaluate(() => window.sbConsole.state.snapshots + window.sbConsole.state.resyncs);
       if (after <= fresh) throw new Error('no snapshot or resync after the restart');
+      if (await agent.isVisible('#stale')) throw new Error('the "connection lost" notice stayed after the reconnect');
       if (!/Reconnecting|Offline/.test(outage)) throw new Error(`the indicator said "${outage}" during the outage`);
       await agent.waitForSelector(`${row}`, { timeout: 10000 });
       await pauseRoundTrip('after restart');

@@ -86,6 +86,10 @@ function showStatus(s) {
   setText($('conn-reconnects'), s.reconnects);
   setText($('conn-seq'), s.lastSeq);
   box.title = s.error ? `Last problem: ${s.error}` : '';
+  // Figures on screen may be stale while the stream is down: say so, and grey them out.
+  const down = s.state === 'reconnecting' || s.state === 'offline';
+  document.body.dataset.conn = s.state;
+  $('stale').hidden = !down || $('login-view').hidden === false;
 }
 
 function stopCurrent() {
