@@ -52,7 +52,7 @@ typedef struct nj_job {
 struct sink_nats {
     sink_base base; /* first: sink_wants() */
     uv_loop_t *loop;
-    char *url, *prefix, *stream, *user, *password, *token, *creds;
+    char *url, *prefix, *stream, *user, *password, *token, *creds, *ca_file;
     char **subjects;
     size_t nsubjects;
     bool is_memory_storage, is_create_disabled;
@@ -195,6 +195,10 @@ static int worker_connect(sink_nats *s, char *why, size_t whysize)
         st = natsOptions_Create(&o);
         if (st == NATS_OK)
             st = set_servers(o, s->url);
+        if (st == NATS_OK && !strncmp(s->url, "tls://", 6))
+            st = natsOptions_SetSecure(o, true); /* not covered by the tests */
+        if (st == NATS_OK && s->ca_file)
+            st = natsOptions_LoadCATrustedCertificates(o, s->ca_file);
         if (st == NATS_OK)
             st = natsOptions_SetName(o, "switchboard");
         if (st == NATS_OK)
@@ -713,6 +717,7 @@ static void free_fields(sink_nats *s)
         memset(s->token, 0, strlen(s->token));
     free(s->token);
     free(s->creds);
+    free(s->ca_file);
     for (size_t i = 0; i < s->nsubjects; i++)
         free(s->subjects[i]);
     free(s->subjects);
@@ -825,7 +830,8 @@ int sink_nats_new(uv_loop_t *loop, const sink_nats_config *cfg, sink_nats **out)
         dup_opt(&s->prefix, cfg->subject_prefix ? cfg->subject_prefix : "switchboard") ||
         dup_opt(&s->stream, cfg->stream ? cfg->stream : "SWITCHBOARD") ||
         dup_opt(&s->user, cfg->user) || dup_opt(&s->password, cfg->password) ||
-        dup_opt(&s->token, cfg->token) || dup_opt(&s->creds, cfg->creds))
+        dup_opt(&s->token, cfg->token) || dup_opt(&s->creds, cfg->creds) ||
+        dup_opt(&s->ca_file, cfg->ca_file))
         goto fail;
     snprintf(subj, sizeof subj, "%s.>", s->prefix);
     if ((rc = split_subjects(s, cfg->stream_subjects && *cfg->stream_subjects ? cfg->stream_subjects
@@ -865,6 +871,7 @@ const char *const sink_nats_keys[] = {"url",
                                       "password",
                                       "token",
                                       "creds",
+                                      "ca_file",
                                       NULL};
 
 typedef struct nx {
@@ -970,6 +977,7 @@ int sink_nats_from_section(uv_loop_t *loop, const sb_config *cfg, const sb_confi
     nc.password = nx_get(&x, "password");
     nc.token = nx_get(&x, "token");
     nc.creds = nx_get(&x, "creds");
+    nc.ca_file = nx_get(&x, "ca_file");
     nc.timeout_ms = timeout_ms;
     nc.filter = filter;
     if (nc.url && strncmp(nc.url, "nats://", 7) && strncmp(nc.url, "tls://", 6))

@@ -6,7 +6,8 @@
  * (name, subjects, storage, duplicate window from the config). libnats runs its own threads: the
  * sink talks to it from one worker thread per sink and hands every result back to the loop through
  * a uv_async_t, so the outbox's callbacks only ever run on the loop thread
- * (docs/decisions/0012-nats-sink-threading.md). docs/sinks.md has the configuration.
+ * (docs/decisions/0012-nats-sink-threading.md). docs/delivery.md ("NATS JetStream") has the
+ * configuration.
  */
 #ifndef SB_SINKS_NATS_H
 #define SB_SINKS_NATS_H
@@ -37,6 +38,7 @@ typedef struct sink_nats_config {
     long timeout_ms;             /* per publish ack and per JetStream API call; 0 = 5000 */
     const char *user, *password, *token; /* NULL = none */
     const char *creds;                   /* a .creds file (JWT + NKey seed); NULL = none */
+    const char *ca_file;                 /* CA certificates for tls:// URLs; NULL = none */
     sink_filter_spec filter;
 } sink_nats_config;
 
