@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "routing/route.h"
 #include "routing/store.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ typedef struct routes_job {
     http_request *req; /* NULL once the client left or the server stops */
     char *path;        /* the store file (owned) */
     bool want_text;
+    int64_t if_match; /* PUT, DELETE: the version the client replaces (If-Match), or -1 */
     char set[128];
     json_t *test; /* POST /v1/routes/test body (owned) */
     /* in (PUT) and out (GET: the stored text) */
@@ -273,59 +275,102 @@ static int load_newest(routes_job *j)
     return route_db_parse(j->text, j->len, "store", &j->db, j->err, sizeof j->err);
 }
 
-/* Stores text as a new version and keeps its parsed db in j->db. */
-static int store_text(routes_job *j, const char *text, size_t len)
+/* Writes the sections of db that belong to [route set] (is_in_set) or all the others (not
+ * is_in_set; ivr and cidmap sections always go there) to out in the file format. 0,
+ * SB_ENOTFOUND (no such set) or SB_ENOMEM. */
+static int export_set(const route_db *db, const char *set, bool is_in_set, sb_buf *out)
 {
-    route_db *db = NULL;
-    int rc = route_db_parse(text, len, SOURCE, &db, j->err, sizeof j->err);
-    if (rc < 0)
-        return rc;
-    rc = route_store_import(j->path, text, len, SOURCE, &j->version, j->err, sizeof j->err);
-    if (rc < 0) {
-        route_db_free(db);
-        return rc;
-    }
-    j->db = db;
-    return 0;
-}
-
-/* The file without [route SET] and its rules (ivr and cidmap sections stay). */
-static int delete_set(routes_job *j)
-{
-    int rc = load_newest(j);
-    route_section *keep = NULL;
-    sb_buf out;
-    sb_buf_init(&out, MAX_FILE);
-    if (rc < 0)
-        goto out;
-    if (!route_db_set(j->db, sb_slice_cstr(j->set))) {
-        rc = SB_ENOTFOUND;
-        goto out;
-    }
-    keep = calloc(j->db->nsections ? j->db->nsections : 1, sizeof *keep);
-    if (!keep) {
-        rc = SB_ENOMEM;
-        goto out;
-    }
-    route_db view = *j->db;
-    bool is_in_set = false;
+    if (!route_db_set(db, sb_slice_cstr(set)))
+        return SB_ENOTFOUND;
+    route_section *keep = calloc(db->nsections, sizeof *keep);
+    if (!keep)
+        return SB_ENOMEM;
+    route_db view = *db;
+    bool is_in = false;
     view.nsections = 0;
-    for (size_t i = 0; i < j->db->nsections; i++) {
-        const route_section *s = &j->db->sections[i];
+    for (size_t i = 0; i < db->nsections; i++) {
+        const route_section *s = &db->sections[i];
         if (strcmp(s->kind, "route") == 0)
-            is_in_set = strcmp(s->name, j->set) == 0;
-        if (is_in_set && (strcmp(s->kind, "route") == 0 || strcmp(s->kind, "rule") == 0))
-            continue;
-        keep[view.nsections++] = *s;
+            is_in = strcmp(s->name, set) == 0;
+        bool is_set_part = is_in && (strcmp(s->kind, "route") == 0 || strcmp(s->kind, "rule") == 0);
+        if (is_set_part == is_in_set)
+            keep[view.nsections++] = *s;
     }
     view.sections = keep;
-    if ((rc = route_db_export(&view, &out)) < 0)
-        goto out;
-    route_db_free(j->db);
-    j->db = NULL;
-    rc = store_text(j, out.data ? out.data : "", out.len);
-out:
+    int rc = route_db_export(&view, out) < 0 ? SB_ENOMEM : 0;
     free(keep);
+    return rc;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* PUT and DELETE: one write transaction (BEGIN IMMEDIATE holds the store's write lock), so a
+ * DELETE never drops what another writer stored meanwhile and If-Match compares with the
+ * version really replaced. Keeps the new version's parsed db in j->db. SB_EINVAL (the file, in
+ * j->err), SB_ENOTFOUND (DELETE: no such set), SB_EEXIST (If-Match differs; j->version is the
+ * newest) or a store error. */
+static int write_version(routes_job *j)
+{
+    store_conn *c = NULL;
+    route_db *db = NULL, *old = NULL;
+    char *cur = NULL;
+    size_t curlen = 0;
+    int64_t curver = 0;
+    const char *text = j->text;
+    size_t len = j->len;
+    sb_buf out;
+    sb_buf_init(&out, MAX_FILE);
+    int rc;
+    /* A PUT's file is checked before the store is touched. */
+    if (j->kind == JOB_PUT && (rc = route_db_parse(text, len, SOURCE, &db, j->err, sizeof j->err)))
+        goto out;
+    if ((rc = store_open(j->path, STORE_OPEN_WRITE, NULL, &c)) < 0 || (rc = store_begin(c)) < 0)
+        goto out;
+    rc = store_route_file_newest(c, &cur, &curlen, &curver);
+    if (rc == SB_ENOTFOUND)
+        rc = 0;
+    if (rc < 0)
+        goto out;
+    if (j->if_match >= 0 && j->if_match != curver) {
+        j->version = curver;
+        rc = SB_EEXIST;
+        goto out;
+    }
+    if (j->kind == JOB_DELETE) {
+        if (!cur) {
+            rc = SB_ENOTFOUND;
+            goto out;
+        }
+        if ((rc = route_db_parse(cur, curlen, "store", &old, j->err, sizeof j->err)) < 0 ||
+            (rc = export_set(old, j->set, false, &out)) < 0)
+            goto out;
+        text = out.data ? out.data : "";
+        len = out.len;
+        if ((rc = route_db_parse(text, len, SOURCE, &db, j->err, sizeof j->err)) < 0)
+            goto out;
+    }
+    char source[200];
+    snprintf(source, sizeof source, "%s /v1/routes%s%.128s", j->kind == JOB_PUT ? "PUT" : "DELETE",
+             j->kind == JOB_PUT ? "" : "/", j->kind == JOB_PUT ? "" : j->set);
+    if ((rc = store_route_file_insert(c, text, len, source, wall_ms(), &j->version)) < 0 ||
+        (rc = store_commit(c)) < 0)
+        goto out;
+    j->db = db;
+    db = NULL;
+out:
+    if (rc < 0 && rc != SB_EINVAL && rc != SB_ENOTFOUND && rc != SB_EEXIST && !j->err[0])
+        snprintf(j->err, sizeof j->err, "%s: %s", j->path, sb_strerror(rc));
+    if (c && store_in_transaction(c))
+        store_rollback(c);
+    store_close(c);
+    route_db_free(db);
+    route_db_free(old);
+    free(cur);
     sb_buf_free(&out);
     return rc;
 }
@@ -340,10 +385,8 @@ static void job_work(uv_work_t *w)
         j->rc = load_newest(j);
         break;
     case JOB_PUT:
-        j->rc = store_text(j, j->text, j->len);
-        break;
     case JOB_DELETE:
-        j->rc = delete_set(j);
+        j->rc = write_version(j);
         break;
     }
 }
@@ -409,35 +452,20 @@ static void respond_get(routes_job *j)
         respond_unknown_set(req, j->set);
         return;
     }
+    char etag[32];
+    snprintf(etag, sizeof etag, "\"%lld\"", (long long)j->version);
+    http_header h = {"ETag", etag};
     if (j->want_text) {
         sb_buf out;
         sb_buf_init(&out, MAX_FILE);
-        char ver[32];
-        snprintf(ver, sizeof ver, "%lld", (long long)j->version);
-        http_header h = {"X-Route-Version", ver};
-        if (j->kind == JOB_GET) {
+        if (j->kind == JOB_GET)
             http_respond(req, 200, "text/plain; charset=utf-8", &h, 1,
                          (sb_slice){j->text ? j->text : "", j->len});
-        } else {
-            route_section *keep = calloc(j->db->nsections, sizeof *keep);
-            route_db view = *j->db;
-            bool is_in = false;
-            view.nsections = 0;
-            for (size_t i = 0; keep && i < j->db->nsections; i++) {
-                const route_section *s = &j->db->sections[i];
-                if (strcmp(s->kind, "route") == 0)
-                    is_in = strcmp(s->name, j->set) == 0;
-                if (is_in && (strcmp(s->kind, "route") == 0 || strcmp(s->kind, "rule") == 0))
-                    keep[view.nsections++] = *s;
-            }
-            view.sections = keep;
-            if (!keep || route_db_export(&view, &out) < 0)
-                http_respond_error(req, 500, "internal", "out of memory");
-            else
-                http_respond(req, 200, "text/plain; charset=utf-8", &h, 1,
-                             (sb_slice){out.data, out.len});
-            free(keep);
-        }
+        else if (export_set(j->db, j->set, true, &out) < 0)
+            http_respond_error(req, 500, "internal", "out of memory");
+        else
+            http_respond(req, 200, "text/plain; charset=utf-8", &h, 1,
+                         (sb_slice){out.data, out.len});
         sb_buf_free(&out);
         return;
     }
@@ -447,9 +475,15 @@ static void respond_get(routes_job *j)
         json_decref(body);
         body = one;
     }
-    if (body)
-        json_object_set_new(body, "version", json_integer(j->version));
-    http_respond_json(req, 200, body);
+    char *text = NULL;
+    if (body && json_object_set_new(body, "version", json_integer(j->version)) == 0)
+        text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text)
+        http_respond(req, 200, "application/json", &h, 1, sb_slice_cstr(text));
+    else
+        http_respond_error(req, 500, "internal", "out of memory");
+    free(text);
 }
 
 /* ---- POST /v1/routes/test ---- */
@@ -645,7 +679,12 @@ static void job_done(uv_work_t *w, int status)
         break;
     case JOB_PUT:
     case JOB_DELETE:
-        if (j->rc == SB_EINVAL)
+        if (j->rc == SB_EEXIST) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "If-Match: the routes are at version %lld now",
+                     (long long)j->version);
+            http_respond_error(req, 412, "version_mismatch", msg);
+        } else if (j->rc == SB_EINVAL)
             respond_invalid(req, j->err);
         else if (j->rc == SB_ENOTFOUND && j->kind == JOB_DELETE)
             respond_unknown_set(req, j->set);
@@ -699,7 +738,37 @@ static routes_job *job_new(http_request *req, api *a, job_kind kind)
     j->app = a->app;
     j->req = req;
     j->path = strdup(a->app->store_path ? a->app->store_path : "switchboard.db");
+    j->if_match = -1;
     return j;
+}
+
+/* If-Match: "N" (or N, or W/"N") into j->if_match; answers 400 itself when it is not a version.
+ * "*" and no header: no condition. */
+static bool read_if_match(http_request *req, routes_job *j)
+{
+    sb_slice v = http_request_header(req, "If-Match");
+    char buf[32];
+    if (!v.ptr || (v.len == 1 && v.ptr[0] == '*'))
+        return true;
+    if (v.len >= 2 && v.ptr[0] == 'W' && v.ptr[1] == '/') {
+        v.ptr += 2;
+        v.len -= 2;
+    }
+    if (v.len >= 2 && v.ptr[0] == '"' && v.ptr[v.len - 1] == '"') {
+        v.ptr++;
+        v.len -= 2;
+    }
+    bool ok = v.len > 0 && v.len < sizeof buf;
+    for (size_t i = 0; ok && i < v.len; i++)
+        ok = v.ptr[i] >= '0' && v.ptr[i] <= '9';
+    if (!ok) {
+        http_respond_error(req, 400, "bad_request", "If-Match: expected a version such as \"3\"");
+        return false;
+    }
+    memcpy(buf, v.ptr, v.len);
+    buf[v.len] = 0;
+    j->if_match = strtoll(buf, NULL, 10);
+    return true;
 }
 
 static bool wants_text(http_request *req)
@@ -753,7 +822,7 @@ static void delete_route_set(http_request *req, void *ud)
     routes_job *j = job_new(req, ud, JOB_DELETE);
     if (!j)
         return;
-    if (!copy_set(req, j->set, sizeof j->set)) {
+    if (!copy_set(req, j->set, sizeof j->set) || !read_if_match(req, j)) {
         job_free(j);
         return;
     }
@@ -794,6 +863,10 @@ static void put_routes(http_request *req, void *ud)
     routes_job *j = job_new(req, ud, JOB_PUT);
     if (!j)
         goto out;
+    if (!read_if_match(req, j)) {
+        job_free(j);
+        goto out;
+    }
     j->len = text.len;
     j->text = sb_buf_steal(&text);
     job_start(j);

@@ -177,6 +177,7 @@ typedef struct resp {
     char body[128 * 1024];
     size_t len;
     char content_type[128];
+    char etag[64];
 } resp;
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -197,10 +198,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     size_t len = size * n;
     if (len > 13 && strncasecmp(p, "Content-Type:", 13) == 0)
         snprintf(r->content_type, sizeof r->content_type, "%.*s", (int)(len - 13), p + 13);
+    if (len > 5 && strncasecmp(p, "ETag:", 5) == 0)
+        snprintf(r->etag, sizeof r->etag, "%.*s", (int)strcspn(p + 5, "\r\n"), p + 5);
     return len;
 }
 
-/* One request; token, body, content_type and accept may be NULL. Returns the status. */
+/* One request; token, body, content_type and accept may be NULL; accept holding a ':' is a whole
+ * header line instead ("If-Match: \"2\""). Returns the status. */
 static long http(fixture *fx, const char *method, const char *path, const char *token,
                  const char *body, const char *content_type, const char *accept, resp *r)
 {
@@ -211,6 +215,7 @@ static long http(fixture *fx, const char *method, const char *path, const char *
     r->len = 0;
     r->body[0] = 0;
     r->content_type[0] = 0;
+    r->etag[0] = 0;
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", fx->http_port, path);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -225,7 +230,7 @@ static long http(fixture *fx, const char *method, const char *path, const char *
         h = curl_slist_append(h, h1);
     }
     if (accept) {
-        snprintf(h2, sizeof h2, "Accept: %s", accept);
+        snprintf(h2, sizeof h2, "%s%s", strchr(accept, ':') ? "" : "Accept: ", accept);
         h = curl_slist_append(h, h2);
     }
     if (body) {
@@ -476,8 +481,16 @@ static void check_invalid(fixture *fx, resp *r, agi_job *call)
     expect_error(fx, "PUT malformed JSON", r, 400, "malformed_json");
     http(fx, "PUT", "/v1/routes", fx->tok_admin, "", "text/plain", NULL, r);
     expect_error(fx, "PUT nothing", r, 400, "bad_request");
+    /* A PUT or DELETE conditional on an older version is refused (another admin changed it). */
+    http(fx, "PUT", "/v1/routes", fx->tok_admin, routes_v1, "text/plain", "If-Match: \"1\"", r);
+    expect_error(fx, "PUT on version 1 when 2 is newest", r, 412, "version_mismatch");
+    http(fx, "DELETE", "/v1/routes/inbound", fx->tok_admin, NULL, NULL, "If-Match: 1", r);
+    expect_error(fx, "DELETE on version 1 when 2 is newest", r, 412, "version_mismatch");
+    http(fx, "PUT", "/v1/routes", fx->tok_admin, routes_v1, "text/plain", "If-Match: two", r);
+    expect_error(fx, "If-Match that is not a version", r, 400, "bad_request");
     /* Nothing changed. */
     CHECK(fx, routes_version(fx, r) == 2, "still version 2: %s", r->body);
+    CHECK(fx, strcmp(r->etag, " \"2\"") == 0, "ETag \"2\": '%s'", r->etag);
     http(fx, "GET", "/v1/routes", fx->tok_admin, NULL, NULL, "text/plain", r);
     CHECK(fx, strcmp(r->body, routes_v2) == 0, "the text is unchanged: %s", r->body);
     CHECK(fx, play_call(fx, call, false, "route", "300", "31"), "call after the refusal ended");
@@ -495,7 +508,7 @@ static void check_put_json(fixture *fx, resp *r, agi_job *call)
                         json_string("dial PJSIP/${EXTEN}@jsontrunk"));
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    http(fx, "PUT", "/v1/routes", fx->tok_admin, body, NULL, NULL, r);
+    http(fx, "PUT", "/v1/routes", fx->tok_admin, body, NULL, "If-Match: \"2\"", r);
     free(body);
     CHECK(fx, r->status == 200 && strstr(r->body, "\"version\":3"), "PUT JSON: %ld %s", r->status,
           r->body);
