@@ -119,6 +119,11 @@ function playQueueCall() {
       ev.time = new Date().toISOString();
       ev.pbx = 'demo';
       if (ev.details.callId) ev.details.callId = id;
+      if (ev.type === 'queueMemberStatus') {
+        // The PBX reports the member's real pause state, not the recording's.
+        const cur = model.queues[ev.details.queue].members.find((m) => m.interface === ev.details.interface);
+        if (cur) Object.assign(ev.details, { paused: cur.paused, pausedReason: cur.pausedReason });
+      }
       for (const k of ['start', 'answer', 'end']) if (ev.details[k]) ev.details[k] = new Date(t0 + (Date.parse(ev.details[k]) - base) * 2).toISOString();
       publish(ev);
     }, at + i);
