@@ -398,6 +398,7 @@ static void fan_connect(void *arg)
                                "Content-Type: text/event-stream\r\n"
                                "Cache-Control: no-cache\r\n"
                                "X-Accel-Buffering: no\r\n"
+                               "Access-Control-Allow-Origin: *\r\n"
                                "Connection: close\r\n"
                                "\r\n";
     fan_out *o = arg;
