@@ -167,6 +167,18 @@ test('EventStream: duplicates dropped, gaps counted, snapshot and long-poll "las
   assert.ok(statuses.length > 0 && statuses.at(-1).lastSeq === 42);
 });
 
+test('EventStream: a snapshot of an empty stream (seq 0) is a position, not "no position"', () => {
+  const es = new EventStream({ getEndpoints: async () => ({}), onEvent: () => {} });
+  assert.equal(es.positioned, false, 'before anything: ask for a snapshot');
+  es.receive(JSON.stringify({ events: [{ seq: 0, type: 'snapshot', details: {} }], last: 0 }));
+  assert.equal(es.positioned, true);
+  assert.equal(es.lastSeq, 0);
+  es.receive(JSON.stringify({ seq: 1, type: 'queueCount', details: {} }));
+  assert.equal(es.gaps, 0);
+  es.receive(JSON.stringify({ seq: 3, type: 'queueCount', details: {} }));
+  assert.equal(es.gaps, 1, 'from a position of 0, a jump to 3 is a gap');
+});
+
 test('endpointsFrom: the subscription answer of docs/streams.md', () => {
   const ep = endpointsFrom({
     token: 't1',

@@ -424,6 +424,26 @@ try {
     });
   }
 
+  await check('long-poll on a quiet stream holds the poll (no request loop)', async () => {
+    // A supervisor may open any agent's view; 1003 is a phone the demo leaves alone.
+    const quiet = await ctx.newPage();
+    watch(quiet, 'quiet');
+    let polls = 0;
+    quiet.on('request', (r) => {
+      if (r.url().includes('/stream/poll')) polls++;
+    });
+    await quiet.goto(new URL('?transport=longpoll', BASE).href, { waitUntil: 'load', timeout: 15000 });
+    await quiet.fill('#login-token', SUP_TOKEN);
+    await quiet.fill('#login-ext', '1003');
+    await quiet.click('#login-submit');
+    await quiet.waitForFunction(() => document.getElementById('conn').dataset.state === 'live', null, { timeout: 10000 });
+    await quiet.waitForTimeout(3000);
+    const c = await conn(quiet);
+    await quiet.close();
+    if (c.transport !== 'longpoll') throw new Error(`?transport=longpoll gave ${c.transport}`);
+    if (polls > 3 + c.events) throw new Error(`${polls} polls in 3 s for ${c.events} events`);
+  });
+
   await check('every control of both views has an accessible name', async () => {
     const unnamed = [];
     for (const [name, page] of [['agent', agent], ['wallboard', wall]]) {

@@ -62,6 +62,7 @@ export class EventStream {
     this.onStatus = onStatus || (() => {});
     this.endpoints = null;
     this.lastSeq = 0;
+    this.positioned = false; // a snapshot or an event gave a position (0 is one: an empty stream)
     this.reconnects = 0;
     this.events = 0;
     this.duplicates = 0;
@@ -149,9 +150,12 @@ export class EventStream {
       lost: (err) => gen === this.generation && this.lost(err),
     };
     try {
-      if (this.transport === 'sse') this.conn = openSse(ep, this.lastSeq, handlers);
-      else if (this.transport === 'ws') this.conn = openWs(ep, this.lastSeq, handlers);
-      else this.conn = openLongPoll(ep, () => this.lastSeq, handlers);
+      // The resume point: null asks for a snapshot; 0 is a real position (a stream that had no
+      // event yet), so a long-poll on a quiet stream waits instead of fetching snapshots in a loop.
+      const at = () => (this.positioned ? this.lastSeq : null);
+      if (this.transport === 'sse') this.conn = openSse(ep, at(), handlers);
+      else if (this.transport === 'ws') this.conn = openWs(ep, at(), handlers);
+      else this.conn = openLongPoll(ep, at, handlers);
     } catch (e) {
       this.lost(e);
     }
@@ -191,8 +195,10 @@ export class EventStream {
     const list = Array.isArray(msg) ? msg : Array.isArray(msg.events) ? msg.events : [msg];
     for (const ev of list) this.deliver(ev, list.length === 1 ? sseId : undefined);
     // A long-poll answer says where to continue ({"events":[...],"last":N}).
-    if (!Array.isArray(msg) && Number.isInteger(msg.last) && msg.last > this.lastSeq && msg.events)
-      this.lastSeq = msg.last;
+    if (!Array.isArray(msg) && Number.isInteger(msg.last) && Array.isArray(msg.events)) {
+      if (msg.last > this.lastSeq) this.lastSeq = msg.last;
+      this.positioned = true;
+    }
   }
 
   deliver(ev, sseId) {
@@ -203,6 +209,7 @@ export class EventStream {
       // The state as of `seq` (or as of now): what follows continues from there.
       if (Number.isInteger(seq)) this.lastSeq = seq;
       else if (Number.isInteger(ev.lastSeq)) this.lastSeq = ev.lastSeq;
+      this.positioned = Number.isInteger(seq) || Number.isInteger(ev.lastSeq);
       this.onEvent(ev);
       this.onStatus(this.status());
       return;
@@ -213,8 +220,9 @@ export class EventStream {
         this.duplicates++;
         return;
       }
-      if (this.lastSeq > 0 && seq !== this.lastSeq + 1) this.gaps++; // the server lost events
+      if (this.positioned && seq !== this.lastSeq + 1) this.gaps++; // the server lost events
       this.lastSeq = seq;
+      this.positioned = true;
     }
     this.events++;
     this.onEvent(ev);
@@ -224,7 +232,7 @@ export class EventStream {
 
 function openSse(ep, after, h) {
   if (!ep.sse) throw new Error('the server offered no SSE stream');
-  const url = withQuery(ep.sse, { token: ep.token, after: after || null });
+  const url = withQuery(ep.sse, { token: ep.token, after });
   const es = new EventSource(url);
   let closed = false;
   es.onopen = () => h.open();
@@ -269,7 +277,7 @@ function openWs(ep, after, h) {
   const ws = new WebSocket(u);
   let closed = false;
   ws.onopen = () => {
-    ws.send(JSON.stringify({ resume: after || null }));
+    ws.send(JSON.stringify({ resume: after }));
     h.open();
   };
   ws.onmessage = (e) => h.text(e.data);
