@@ -39,6 +39,7 @@ static const struct {
 } kept_sections[] = {
     {"http", false}, {"agi", false},     {"store", false},
     {"sink", true},  {"hubspot", false}, {"dialer", false},
+    {"streams", false},
 };
 
 static const char *const event_classes[] = {
