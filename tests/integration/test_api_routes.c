@@ -107,6 +107,7 @@ typedef struct fixture {
     recorder bus_events;
     int failures, checks, calls_started, calls_done;
     bool done;
+    bool has_agi; /* the daemon routes ([agi]); without it, the API only edits the store */
 } fixture;
 
 static fixture *g_fx;
@@ -644,6 +645,38 @@ static void check_events(fixture *fx)
           "route.decided no-route for the deleted set");
 }
 
+/* A daemon without [agi] and a store without routes: the API edits the store all the same,
+ * says the routes were not applied, and route test reads what was stored. */
+static void check_without_agi(fixture *fx, resp *r)
+{
+    http(fx, "GET", "/v1/routes", fx->tok_admin, NULL, NULL, NULL, r);
+    CHECK(fx,
+          r->status == 200 &&
+              strcmp(r->body, "{\"routes\":[],\"ivrs\":[],\"cidmaps\":[],\"version\":0}") == 0,
+          "nothing stored yet: %ld %s", r->status, r->body);
+    CHECK(fx, strcmp(r->etag, " \"0\"") == 0, "ETag 0: '%s'", r->etag);
+    http(fx, "GET", "/v1/routes", fx->tok_admin, NULL, NULL, "text/plain", r);
+    CHECK(fx, r->status == 200 && r->len == 0, "an empty file: %ld '%s'", r->status, r->body);
+    http(fx, "GET", "/v1/routes/route", fx->tok_admin, NULL, NULL, NULL, r);
+    expect_error(fx, "GET a set of an empty store", r, 404, "unknown_route_set");
+    http(fx, "POST", "/v1/routes/test", fx->tok_admin, "{\"from\":\"300\",\"to\":\"31\"}", NULL,
+         NULL, r);
+    expect_error(fx, "route test on an empty store", r, 404, "unknown_route_set");
+    http(fx, "DELETE", "/v1/routes/route", fx->tok_admin, NULL, NULL, NULL, r);
+    expect_error(fx, "DELETE in an empty store", r, 404, "unknown_route_set");
+    http(fx, "PUT", "/v1/routes", fx->tok_admin, routes_v1, "text/plain", "If-Match: \"0\"", r);
+    CHECK(fx,
+          r->status == 200 && strstr(r->body, "\"version\":1") &&
+              strstr(r->body, "\"applied\":false"),
+          "PUT without [agi]: stored, not applied: %ld %s", r->status, r->body);
+    http(fx, "POST", "/v1/routes/test", fx->tok_admin, "{\"from\":\"300\",\"to\":\"31\"}", NULL,
+         NULL, r);
+    CHECK(fx, r->status == 200 && strstr(r->body, "\"data\":\"PJSIP/31\""),
+          "route test reads the stored file: %s", r->body);
+    CHECK(fx, rec_count(&fx->bus_events, "\"route.decided\"", NULL) == 0,
+          "no decision without calls");
+}
+
 static void *client_main(void *arg)
 {
     fixture *fx = arg;
@@ -657,8 +690,11 @@ static void *client_main(void *arg)
             usleep(50 * 1000);
     }
     CHECK(fx, ready, "the daemon logged in: %s", r->body);
-    CHECK(fx, fx->agi_port > 0, "FastAGI port %d", fx->agi_port);
-    if (ready && fx->agi_port > 0) {
+    if (!fx->has_agi) {
+        CHECK(fx, fx->agi_port == -1, "no FastAGI port without [agi]: %d", fx->agi_port);
+        if (ready)
+            check_without_agi(fx, r);
+    } else if (ready && fx->agi_port > 0) {
         walk_routes(fx, r);
         check_put_get(fx, r, call);
         check_invalid(fx, r, call);
@@ -756,11 +792,11 @@ static void make_token(fixture *fx, const char *role, const char *ext, char *tok
     assert_int_equal(rc, 0);
 }
 
-static void test_api_routes_end_to_end(void **state)
+static void run_daemon(bool has_agi, int min_checks, int calls)
 {
-    (void)state;
     fixture *fx = calloc(1, sizeof *fx);
     g_fx = fx;
+    fx->has_agi = has_agi;
     pthread_mutex_init(&fx->mu, NULL);
     pthread_mutex_init(&fx->bus_events.mu, NULL);
     snprintf(fx->dir, sizeof fx->dir, "/tmp/sb-test-api-routes-XXXXXX");
@@ -774,10 +810,12 @@ static void test_api_routes_end_to_end(void **state)
     make_token(fx, "agent", "1001", fx->tok_agent);
     char err[512];
     int64_t version = 0;
-    assert_int_equal(route_store_import(fx->store, routes_v1, strlen(routes_v1), "v1.conf",
-                                        &version, err, sizeof err),
-                     0);
-    assert_int_equal(version, 1);
+    if (has_agi) {
+        assert_int_equal(route_store_import(fx->store, routes_v1, strlen(routes_v1), "v1.conf",
+                                            &version, err, sizeof err),
+                         0);
+        assert_int_equal(version, 1);
+    }
 
     assert_int_equal(uv_loop_init(&fx->loop), 0);
     pbxsim_config sc;
@@ -794,8 +832,9 @@ static void test_api_routes_end_to_end(void **state)
             "[pbx sim]\nhost = 127.0.0.1\nport = %d\nusername = admin\nsecret = admin-secret\n\n"
             "[http]\nbind = 127.0.0.1\nport = 0\n\n"
             "[store]\npath = %s\n\n"
-            "[agi]\nbind = 127.0.0.1\nport = 0\nallowed = 127.0.0.1\n",
-            pbxsim_port(fx->sim), fx->store);
+            "%s",
+            pbxsim_port(fx->sim), fx->store,
+            has_agi ? "[agi]\nbind = 127.0.0.1\nport = 0\nallowed = 127.0.0.1\n" : "");
     fclose(f);
 
     fx->app.loop = &fx->loop;
@@ -808,10 +847,10 @@ static void test_api_routes_end_to_end(void **state)
             fx->calls_done);
     assert_int_equal(code, 0);
     assert_true(fx->done);
-    assert_true(fx->checks >= 100);
+    assert_true(fx->checks >= min_checks);
     assert_int_equal(fx->failures, 0);
     assert_int_equal(fx->calls_done, fx->calls_started);
-    assert_int_equal(fx->calls_done, 9);
+    assert_int_equal(fx->calls_done, calls);
 
     rec_free(&fx->bus_events);
     char cmd[400];
@@ -820,11 +859,24 @@ static void test_api_routes_end_to_end(void **state)
     free(fx);
 }
 
+static void test_api_routes_end_to_end(void **state)
+{
+    (void)state;
+    run_daemon(true, 130, 9);
+}
+
+static void test_api_routes_without_agi(void **state)
+{
+    (void)state;
+    run_daemon(false, 12, 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_routes_end_to_end),
+        cmocka_unit_test(test_api_routes_without_agi),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
