@@ -146,7 +146,7 @@ static void fmt_time(int64_t ms, char out[32])
 /* {"seq":at,"type":"snapshot"|"resync","time":...,"details":state}: the seq is the stream's last
  * one, so a client that resumes from it continues right after the state it holds. Returns owned
  * text (free) or NULL. */
-static char *state_event(streams *s, stream_hub *h, const char *type, uint64_t at)
+char *stream_state_event(streams *s, stream_hub *h, const char *type, uint64_t at)
 {
     char t[32];
     json_t *o, *snap;
@@ -243,7 +243,7 @@ static int send_state(client *c, const char *type, uint64_t at)
 {
     char id[24];
     int n = snprintf(id, sizeof id, "%" PRIu64, at);
-    char *text = state_event(c->s, c->hub, type, at);
+    char *text = stream_state_event(c->s, c->hub, type, at);
     http_msg *m;
     int rc;
     if (!text)
@@ -375,7 +375,7 @@ static void client_on_message(http_stream *hs, sb_slice text, void *ud)
 
 /* The resume point of a request: Last-Event-ID, ?lastEventId=, ?after=. 1 found, 0 none,
  * SB_EINVAL malformed. */
-static int resume_point(http_request *req, bool sse, uint64_t *out)
+int stream_resume_point(http_request *req, bool sse, uint64_t *out)
 {
     sb_slice v = sse ? http_request_last_event_id(req) : (sb_slice){NULL, 0};
     long long n;
@@ -392,7 +392,7 @@ static int resume_point(http_request *req, bool sse, uint64_t *out)
 }
 
 /* Finds (or, for a Bearer client, opens) the hub of a stream request, and holds hub and token. */
-static int request_hub(streams *s, http_request *req, bool global, stream_hub **hub,
+int stream_request_hub(streams *s, http_request *req, bool global, stream_hub **hub,
                        stream_token **tok)
 {
     stream_auth *a = http_request_user(req);
@@ -411,7 +411,7 @@ static int request_hub(streams *s, http_request *req, bool global, stream_hub **
     return rc;
 }
 
-static void release_hub(streams *s, stream_hub *hub, stream_token *tok)
+void stream_release_hub(streams *s, stream_hub *hub, stream_token *tok)
 {
     if (tok)
         stream_token_detach(s, tok);
@@ -422,14 +422,14 @@ static void handle_stream(http_request *req, streams *s, bool global, bool ws)
 {
     static const http_stream_callbacks cbs = {client_on_message, client_on_close};
     uint64_t after = 0;
-    int has_after = resume_point(req, !ws, &after);
+    int has_after = stream_resume_point(req, !ws, &after);
     client *c;
     if (has_after < 0) {
         http_respond_error(req, 400, "bad_request", "the resume point must be a sequence number");
         return;
     }
     c = calloc(1, sizeof *c);
-    if (!c || request_hub(s, req, global, &c->hub, &c->tok) < 0) {
+    if (!c || stream_request_hub(s, req, global, &c->hub, &c->tok) < 0) {
         free(c);
         http_respond_error(req, 500, "internal", "out of memory");
         return;
@@ -437,7 +437,7 @@ static void handle_stream(http_request *req, streams *s, bool global, bool ws)
     c->s = s;
     c->timer = malloc(sizeof *c->timer);
     if (!c->timer || uv_timer_init(s->cfg.loop, c->timer) < 0) {
-        release_hub(s, c->hub, c->tok);
+        stream_release_hub(s, c->hub, c->tok);
         client_free(c);
         http_respond_error(req, 500, "internal", "out of memory");
         return;
@@ -445,7 +445,7 @@ static void handle_stream(http_request *req, streams *s, bool global, bool ws)
     c->timer->data = c;
     c->hs = ws ? http_ws_accept(req, &cbs, c) : http_sse_start(req, &cbs, c);
     if (!c->hs) { /* answered already; no callback will run */
-        release_hub(s, c->hub, c->tok);
+        stream_release_hub(s, c->hub, c->tok);
         uv_close((uv_handle_t *)c->timer, on_timer_closed);
         return;
     }
@@ -475,153 +475,13 @@ static void h_ws_global(http_request *req, void *ud)
     handle_stream(req, ud, true, true);
 }
 
-/* ---- long-poll ---- */
-
-typedef struct poller {
-    streams *s;
-    http_request *req;
-    stream_hub *hub;
-    stream_token *tok;
-    bus_sub *sub;
-    sb_buf body; /* {"events":[ ... */
-    size_t n;
-    uint64_t last;
-} poller;
-
-static void poller_free(poller *p)
-{
-    bus_unsubscribe(p->sub);
-    release_hub(p->s, p->hub, p->tok);
-    sb_buf_free(&p->body);
-    free(p);
-}
-
-static void poll_collect(void *ud, const bus_entry *e)
-{
-    poller *p = ud;
-    size_t before = p->body.len;
-    if (p->n >= p->s->cfg.poll_max_events)
-        return;
-    if ((p->n && sb_buf_puts(&p->body, ",") < 0) || bus_entry_format(e, &p->body) < 0) {
-        p->body.len = before;
-        return;
-    }
-    p->n++;
-    p->last = e->seq;
-}
-
-static void poll_answer(poller *p)
-{
-    /* A token in the URL, no cookies: any page the application serves may poll (as with SSE). */
-    static const http_header cors[] = {{"Access-Control-Allow-Origin", "*"}};
-    if (sb_buf_printf(&p->body, "],\"last\":%" PRIu64 "}", p->last) < 0)
-        http_respond_error(p->req, 500, "internal", "out of memory");
-    else
-        http_respond(p->req, 200, "application/json", cors, 1,
-                     (sb_slice){p->body.data, p->body.len});
-}
-
-/* A held poll: the first live event answers it (the caller polls again from "last"). */
-static void poll_live(void *ud, const bus_entry *e)
-{
-    poller *p = ud;
-    poll_collect(p, e);
-    if (p->s->st.polls_held)
-        p->s->st.polls_held--;
-    poll_answer(p);
-    poller_free(p); /* unsubscribing inside the delivery is allowed */
-}
-
-static void poll_on_hold(http_request *req, int reason, void *ud)
-{
-    poller *p = ud;
-    (void)req;
-    if (p->s->st.polls_held)
-        p->s->st.polls_held--;
-    if (reason == SB_ETIMEDOUT)
-        poll_answer(p);
-    poller_free(p);
-}
-
-static int poll_state(poller *p, const char *type, uint64_t at)
-{
-    char *text = state_event(p->s, p->hub, type, at);
-    int rc;
-    if (!text)
-        return SB_ENOMEM;
-    rc = sb_buf_puts(&p->body, text);
-    free(text);
-    p->n = 1;
-    p->last = at;
-    if (type[0] == 's')
-        p->s->st.snapshots++;
-    else
-        p->s->st.resyncs++;
-    return rc;
-}
-
-static void handle_poll(http_request *req, streams *s, bool global)
-{
-    long long timeout_s = 25;
-    uint64_t after = 0;
-    int has_after = resume_point(req, false, &after), rc;
-    poller *p;
-    rc = http_request_query_ll(req, "timeout", &timeout_s);
-    if (has_after < 0 || (rc < 0 && rc != SB_ENOTFOUND) || timeout_s < 0) {
-        http_respond_error(req, 400, "bad_request",
-                           "after must be a sequence number and timeout a number of seconds");
-        return;
-    }
-    if ((uint64_t)timeout_s * 1000 > s->cfg.poll_max_timeout_ms)
-        timeout_s = s->cfg.poll_max_timeout_ms / 1000;
-    p = calloc(1, sizeof *p);
-    if (!p || request_hub(s, req, global, &p->hub, &p->tok) < 0) {
-        free(p);
-        http_respond_error(req, 500, "internal", "out of memory");
-        return;
-    }
-    p->s = s;
-    p->req = req;
-    p->last = after;
-    sb_buf_init(&p->body, 64u << 20);
-    rc = sb_buf_puts(&p->body, "{\"events\":[");
-    if (rc == 0 && !has_after) {
-        rc = poll_state(p, "snapshot", bus_stream_last_seq(p->hub->bs));
-    } else if (rc == 0) {
-        rc = bus_replay(p->hub->bs, after, poll_collect, p);
-        if (rc == BUS_GAP)
-            rc = poll_state(p, "resync", bus_stream_last_seq(p->hub->bs));
-        else if (p->n)
-            s->st.resumes++;
-    }
-    if (rc < 0) {
-        http_respond_error(req, 500, "internal", "out of memory");
-        poller_free(p);
-        return;
-    }
-    if (p->n || timeout_s == 0) {
-        poll_answer(p);
-        poller_free(p);
-        return;
-    }
-    /* Nothing newer: wait for the next event of the stream (replay found none, so the live
-     * subscription starts exactly after `after`). */
-    p->sub = bus_subscribe(p->hub->bs, poll_live, p);
-    if (!p->sub || http_request_hold(req, (uint32_t)timeout_s * 1000, poll_on_hold, p) < 0) {
-        http_respond_error(req, 500, "internal", "cannot hold the request");
-        poller_free(p);
-        return;
-    }
-    s->st.polls_held++;
-}
-
 static void h_poll_agent(http_request *req, void *ud)
 {
-    handle_poll(req, ud, false);
+    stream_poll_handle(req, ud, false);
 }
 static void h_poll_global(http_request *req, void *ud)
 {
-    handle_poll(req, ud, true);
+    stream_poll_handle(req, ud, true);
 }
 
 /* ---- subscriptions ---- */

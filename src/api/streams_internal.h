@@ -69,4 +69,19 @@ void stream_token_detach(streams *s, stream_token *t);
 void stream_sweep(streams *s);
 void stream_tokens_free_all(streams *s);
 
+/* Shared by the transports (streams.c, stream_poll.c). */
+/* {"seq":at,"type":type,"time":now,"details":snapshot} for h's agent (or everything); returns
+ * owned text (free) or NULL. */
+char *stream_state_event(streams *s, stream_hub *h, const char *type, uint64_t at);
+/* The resume point of a request: Last-Event-ID (sse), ?lastEventId= (sse), ?after=. 1 found,
+ * 0 none, SB_EINVAL malformed. */
+int stream_resume_point(http_request *req, bool sse, uint64_t *out);
+/* The hub of an authorized stream request (the token's, or the Bearer caller's stream), held
+ * (hub and token) until stream_release_hub. 0 or SB_ENOMEM. */
+int stream_request_hub(streams *s, http_request *req, bool global, stream_hub **hub,
+                       stream_token **tok);
+void stream_release_hub(streams *s, stream_hub *hub, stream_token *tok);
+/* The long-poll handler (stream_poll.c). */
+void stream_poll_handle(http_request *req, streams *s, bool global);
+
 #endif
