@@ -132,6 +132,9 @@ test('snapshot: queues, members, waiting callers and the longest wait', () => {
   assert.equal(st.queues.size, 0);
   assert.equal(st.resyncs, 1);
   assert.equal(st.snapshots, 1);
+  st.apply({ type: 'snapshot', preload: true, details: { agents: [{ extension: '777', queues: [] }] } });
+  assert.equal(st.snapshots, 1, 'the REST preload is not a stream snapshot');
+  assert.ok(st.agents.has('777'));
   assert.equal(st.recent.length, recent);
 });
 

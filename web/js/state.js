@@ -163,7 +163,8 @@ export class ConsoleState {
     this.counts[ev.type] = (this.counts[ev.type] || 0) + 1;
     switch (ev.type) {
       case 'snapshot':
-        this.snapshots++;
+        // The REST preload (ev.preload) is shown until the stream's own snapshot arrives.
+        if (!ev.preload) this.snapshots++;
         this.loadSnapshot(d, ev.time);
         break;
       case 'resync':
