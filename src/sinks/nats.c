@@ -203,6 +203,10 @@ static int worker_connect(sink_nats *s, char *why, size_t whysize)
             st = natsOptions_SetName(o, "switchboard");
         if (st == NATS_OK)
             st = natsOptions_SetTimeout(o, s->timeout_ms);
+        /* One publish at a time waits for libnats' flusher thread (about 1 ms a message
+         * measured); send at once instead. Pipelined batches are better served by buffering. */
+        if (st == NATS_OK && s->max_pending == 1)
+            st = natsOptions_SetSendAsap(o, true);
         if (st == NATS_OK)
             st = natsOptions_SetMaxReconnect(o, -1);
         if (st == NATS_OK)

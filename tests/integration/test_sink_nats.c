@@ -859,6 +859,49 @@ static void test_server_list(void **state)
     free_sink(s);
 }
 
+/* Publish rate straight into the sink (no outbox), pipelined and strict (max_pending = 1). */
+static void test_rate_pipelined_and_strict(void **state)
+{
+    static evset e;
+    static result_box b;
+    result_box *boxes[] = {&b};
+    const int rounds = 20; /* 20 x 250 = 5000 events per mode */
+    (void)state;
+    SKIP_WITHOUT_SERVER();
+    evset_fill(&e, "t11", 250);
+    for (int mode = 0; mode < 2; mode++) {
+        sink_nats *s = NULL;
+        uint64_t t0;
+        double secs;
+        char tag[16];
+        snprintf(tag, sizeof tag, "t11m%d", mode);
+        for (int i = 0; i < 250; i++)
+            snprintf(e.id[i], sizeof e.id[i], "%s-%05d", tag, i);
+        assert_int_equal(sink_nats_new(&loop,
+                                       &(sink_nats_config){.url = srv_url,
+                                                           .stream = "T11",
+                                                           .subject_prefix = "t11",
+                                                           .is_memory_storage = true,
+                                                           .max_pending = mode ? 1 : 0},
+                                       &s),
+                         0);
+        t0 = uv_hrtime();
+        for (int r = 0; r < rounds; r++) {
+            /* fresh ids each round, or JetStream would drop them as duplicates */
+            for (int i = 0; i < 250; i++)
+                snprintf(e.id[i], sizeof e.id[i], "%s-%02d-%05d", tag, r, i);
+            assert_int_equal(deliver(s, e.ptr, 250, &b), 0);
+            run_until(boxes, 1, 10000);
+            assert_int_equal(count_verdict(&b, OUTBOX_OK), 250);
+        }
+        secs = (double)(uv_hrtime() - t0) / 1e9;
+        printf("nats sink, %s: %d events acked in %.3f s (%.0f events/s)\n",
+               mode ? "max_pending = 1" : "max_pending = 256", rounds * 250, secs,
+               rounds * 250 / secs);
+        free_sink(s);
+    }
+}
+
 static void test_subject_names(void **state)
 {
     char out[64];
@@ -940,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_missing_stream_not_created_when_disabled),
         cmocka_unit_test(test_existing_stream_with_other_subjects_retries),
         cmocka_unit_test(test_server_list),
+        cmocka_unit_test(test_rate_pipelined_and_strict),
         cmocka_unit_test(test_stalled_server_times_out_then_dedups),
         cmocka_unit_test(test_stopped_server_retries_and_restart_completes),
         cmocka_unit_test(test_outbox_delivers_through_nats_across_a_restart),
