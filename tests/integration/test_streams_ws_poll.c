@@ -103,6 +103,58 @@ static void test_ws_snapshot_resume_and_after(void **state)
     sh_stop(&h);
 }
 
+/* A WebSocket client that stops reading is closed with 1008 "slow consumer" and resumes with
+ * ?after= from the last seq it got, without a gap. */
+static void test_ws_slow_consumer_closed_and_resumes(void **state)
+{
+    sh h;
+    char q[64];
+    (void)state;
+    sh_start(&h, &(sh_opts){.stream_max_queued = 32 * 1024});
+    char *tok = sh_subscribe(&h, "/v1/agents/700/subscriptions", "admin-tok", NULL, 201);
+    hc *c = sh_ws(&h, "700", tok, "&after=0");
+    SH_RUN_UNTIL(&h, c->status == 101, 2000);
+    assert_int_equal(c->status, 101);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    streams_stats st = {0};
+    int total = 0;
+    char *pad = malloc(2001);
+    memset(pad, 'y', 2000);
+    pad[2000] = '\0';
+    for (int round = 0; round < 400 && st.overflows == 0; round++) {
+        for (int i = 0; i < 20; i++, total++) {
+            bus_event *ev =
+                bus_event_new(json_pack("{s:s,s:{s:s}}", "type", "test", "details", "pad", pad));
+            assert_int_equal(bus_event_add_agent(ev, "700"), 0);
+            assert_int_equal(bus_publish(h.b, ev, NULL), 0);
+            bus_event_unref(ev);
+        }
+        SH_RUN_FOR(&h, 2);
+        streams_get_stats(h.st, &st);
+    }
+    free(pad);
+    assert_int_equal(st.overflows, 1);
+    uv_read_start((uv_stream_t *)&c->tcp, hc_alloc, hc_on_read);
+    SH_RUN_UNTIL(&h, c->nev > 0 && c->ev[c->nev - 1].event, 5000);
+    hc_event *last = &c->ev[c->nev - 1];
+    assert_non_null(last->event);
+    assert_string_equal(last->event, "close");
+    assert_string_equal(last->data, "slow consumer");
+    long long got = c->nev >= 2 ? hc_seq(&c->ev[c->nev - 2]) : 0;
+    assert_int_equal(c->nev - 1, got); /* 1..got in order, then the close */
+    for (long long i = 0; i < got; i++)
+        assert_int_equal(hc_seq(&c->ev[i]), i + 1);
+    assert_true(got < total);
+    snprintf(q, sizeof q, "&after=%lld", got);
+    hc *r = sh_ws(&h, "700", tok, q);
+    SH_RUN_UNTIL(&h, r->nev == (size_t)(total - got), 5000);
+    assert_seqs(r, 0, got + 1, (size_t)(total - got));
+    hc_free(r);
+    hc_free(c);
+    free(tok);
+    sh_stop(&h);
+}
+
 /* GET .../poll with the given query; returns the parsed answer (owned) after checking 200. */
 static json_t *poll(sh *h, const char *tok, const char *query, uint64_t *elapsed_ms)
 {
@@ -314,6 +366,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ws_snapshot_resume_and_after),
+        cmocka_unit_test(test_ws_slow_consumer_closed_and_resumes),
         cmocka_unit_test(test_long_poll_after_and_timeout),
         cmocka_unit_test(test_long_poll_client_leaves),
         cmocka_unit_test(test_three_transports_same_stream),
