@@ -444,6 +444,20 @@ static void test_resent_ids_are_dropped_by_jetstream(void **state)
     assert_int_equal(read_stream(&r, "T2", "t2.>", ids, NEV + 10, NULL, 0), 100);
     for (int i = 0; i < 100; i++)
         assert_string_equal(ids[i], e.id[i]);
+    /* the stream deleted under a connected sink: the next publishes find no stream (RETRY),
+     * the delivery after that creates it again */
+    assert_int_equal(js_DeleteStream(r.js, "T2", NULL, NULL), NATS_OK);
+    assert_int_equal(deliver(s, e.ptr, 10, &b), 0);
+    run_until(boxes, 1, 10000);
+    assert_int_equal(count_verdict(&b, OUTBOX_RETRY), 10);
+    assert_non_null(strstr(b.why[0], "no stream takes t2.pbx_1.call.started"));
+    assert_int_equal(deliver(s, e.ptr, 10, &b), 0);
+    run_until(boxes, 1, 10000);
+    assert_int_equal(count_verdict(&b, OUTBOX_OK), 10);
+    si = stream_info(&r, "T2");
+    assert_non_null(si);
+    assert_int_equal(si->State.Msgs, 10);
+    jsStreamInfo_Destroy(si);
     free_sink(s);
     reader_close(&r);
 }
