@@ -376,6 +376,26 @@ try {
     if (!/^\d+:\d\d$/.test(l)) throw new Error(`longest wait shows "${l}" while a caller waits`);
     await shot(wall, '10-wallboard-waiting');
   });
+  await check("the wallboard shows an agent's pause and unpause live", async () => {
+    const cell = `#wb-agents tr[data-agent="${EXT}"] .a-queues`;
+    await agent.fill(`${row} input.reason`, 'Coffee');
+    await agent.click(`${row} button.pause`);
+    await wall.waitForFunction((sel) => (document.querySelector(sel) || {}).textContent?.includes('paused (Coffee)'), cell, { timeout: 10000 });
+    await agent.waitForSelector(`${row}[data-paused="true"]`, { timeout: 10000 });
+    await agent.click(`${row} button.unpause`);
+    await wall.waitForFunction((sel) => !(document.querySelector(sel) || {}).textContent?.includes('paused'), cell, { timeout: 10000 });
+  });
+  await check('the wallboard shows an agent on a call, live', async () => {
+    await wall.waitForFunction(
+      (ext) => {
+        const tr = document.querySelector(`#wb-agents tr[data-agent="${ext}"]`);
+        return tr && tr.dataset.status === 'inUse' && tr.querySelector('.a-line').textContent !== '–';
+      },
+      EXT,
+      { timeout: 70000 },
+    );
+    await shot(wall, '10b-wallboard-agent-on-call');
+  });
   await check('the wallboard follows the stream over WebSocket too', async () => {
     await wall.selectOption('#transport', 'ws');
     await wall.waitForFunction(() => document.getElementById('conn').dataset.transport === 'ws' && document.getElementById('conn').dataset.state === 'live', null, { timeout: 10000 });
