@@ -13,6 +13,7 @@
 #include "core/log.h"
 
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,6 +124,10 @@ int pbxsim_new(uv_loop_t *loop, const pbxsim_config *cfg, pbxsim **out)
     }
     if (cfg->port < 0 || cfg->port > 65535)
         return SB_EINVAL;
+    /* A server must not die because a client went away while it was writing: like Asterisk
+     * and like switchboard's own main(), the simulator ignores SIGPIPE (libuv then reports
+     * EPIPE on the write). Tests and benchmarks embed it, so it does this itself. */
+    signal(SIGPIPE, SIG_IGN);
     pbxsim *sim = calloc(1, sizeof *sim);
     if (!sim)
         return SB_ENOMEM;
