@@ -154,6 +154,17 @@ sigkill_sb() {
     say "switchboard SIGKILLed with $(committed) events committed"
 }
 
+drained() {
+    "$SB" outbox status --store "$tmp/sb.db" --json 2>/dev/null | python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+n = int(sys.argv[1])
+ok = len(rows) == 3 and all(r["pending"] == 0 and r["lastSeq"] >= n for r in rows)
+print(" ".join("%s:%d/%d" % (r["sink"], r["cursor"], r["lastSeq"]) for r in rows))
+sys.exit(0 if ok else 1)' "$N"
+}
+progress() { local st; st=$(drained || true); say "  cursors/last seq: $st"; }
+
 start_sb
 say "switchboard started (pid $sb_pid): $N synthetic events at $RATE/s"
 wait_committed $(( N / 10 ))
@@ -167,6 +178,7 @@ wait_committed $(( N / 2 ))
 kill "$nats_pid"; wait "$nats_pid" 2>/dev/null || true
 say "nats-server stopped"
 sleep 1
+progress
 start_nats
 say "nats-server restarted"
 wait_committed $(( N * 3 / 4 ))
@@ -174,19 +186,11 @@ sigkill_sb
 start_sb
 say "switchboard restarted (pid $sb_pid)"
 sleep 3
+progress
 start_receiver "$rcv_port"
 say "webhook receiver UP again"
 
 # ---- wait until every sink is done with every event ----
-drained() {
-    "$SB" outbox status --store "$tmp/sb.db" --json 2>/dev/null | python3 -c '
-import json, sys
-rows = [json.loads(l) for l in sys.stdin]
-n = int(sys.argv[1])
-ok = len(rows) == 3 and all(r["pending"] == 0 and r["lastSeq"] >= n for r in rows)
-print(" ".join("%s:%d/%d" % (r["sink"], r["cursor"], r["lastSeq"]) for r in rows))
-sys.exit(0 if ok else 1)' "$N"
-}
 while ! st=$(drained); do
     if over; then say "TIMEOUT waiting for delivery: $st"; tail -20 "$tmp/sb.log"; exit 1; fi
     sleep 1
