@@ -54,9 +54,9 @@ extern const char *const sink_nats_keys[];
 int sink_nats_new(uv_loop_t *loop, const sink_nats_config *cfg, sink_nats **out);
 
 /* Builds a nats sink from a [sink NAME] section (nats_config.c; the factory checked the key
- * names). timeout_ms is
- * the section's `timeout` (0 = default); filter borrows from cfg. Returns 0 and *out (owned, as
- * above) or SB_ECONFIG with "FILE:LINE: [sink NAME] key: problem" in err, or SB_ENOMEM. */
+ * names). timeout_ms is the section's `timeout` (0 = default); filter borrows from cfg. Returns 0
+ * and *out (owned, as above) or SB_ECONFIG with "FILE:LINE: [sink NAME] key: problem" in err, or
+ * SB_ENOMEM. */
 int sink_nats_from_section(uv_loop_t *loop, const sb_config *cfg, const sb_config_section *sec,
                            long timeout_ms, sink_filter_spec filter, sink_nats **out, char *err,
                            size_t errsize);
