@@ -137,6 +137,21 @@ bool api_routes_is_clean(const char *s, size_t max, const char *bad)
     return true;
 }
 
+/* A value the file format keeps as it is: one line (no control character), and no `;` where the
+ * parser starts a comment (first, or after a blank). Empty is fine (`key =`). Found by
+ * fuzz_routes_json: `";x"` came back as "". */
+static bool is_value_ok(const char *s)
+{
+    for (size_t i = 0; s[i]; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+        if (c == ';' && (i == 0 || s[i - 1] == ' '))
+            return false;
+    }
+    return true;
+}
+
 /* Appends one JSON section ({name, keys}) as "[kind name]" and "key = value" lines. 0, or
  * SB_EINVAL with the problem in err. */
 static int section_text(json_t *o, const char *kind, sb_buf *out, char *err, size_t errsize)
@@ -169,8 +184,11 @@ static int section_text(json_t *o, const char *kind, sb_buf *out, char *err, siz
                 snprintf(num, sizeof num, "%lld", (long long)json_integer_value(item));
                 s = num;
             }
-            if (!s || !api_routes_is_clean(s, 0, "")) {
-                snprintf(err, errsize, "[%s %s] %s: expected a string on one line", kind, name, k);
+            if (!s || !is_value_ok(s)) {
+                snprintf(err, errsize,
+                         "[%s %s] %s: expected a string on one line, without a ; that the file "
+                         "would read as a comment (at the start or after a blank)",
+                         kind, name, k);
                 return SB_EINVAL;
             }
             rc = sb_buf_printf(out, "%s = %s\n", k, s);

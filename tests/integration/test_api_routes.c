@@ -478,6 +478,15 @@ static void check_invalid(fixture *fx, resp *r, agi_job *call)
     http(fx, "PUT", "/v1/routes", fx->tok_admin,
          "{\"routes\":[{\"name\":\"route\",\"keys\":{\"tz\":\"UTC\\n[rule x]\"}}]}", NULL, NULL, r);
     expect_error(fx, "PUT JSON with a newline in a value", r, 400, "bad_request");
+    /* A value the file would cut at a comment (found by fuzz_routes_json). */
+    http(fx, "PUT", "/v1/routes", fx->tok_admin,
+         "{\"routes\":[{\"name\":\"route\",\"keys\":{\"tz\":\";UTC\"}}]}", NULL, NULL, r);
+    expect_error(fx, "PUT JSON with a value starting with ;", r, 400, "bad_request");
+    http(fx, "PUT", "/v1/routes", fx->tok_admin,
+         "{\"routes\":[{\"name\":\"route\",\"rules\":[{\"name\":\"a\",\"keys\":{\"match\":"
+         "\"1\",\"action\":\"hangup ;x\"}}]}]}",
+         NULL, NULL, r);
+    expect_error(fx, "PUT JSON with ' ;' in a value", r, 400, "bad_request");
     http(fx, "PUT", "/v1/routes", fx->tok_admin, "{\"routes\":", NULL, NULL, r);
     expect_error(fx, "PUT malformed JSON", r, 400, "malformed_json");
     http(fx, "PUT", "/v1/routes", fx->tok_admin, "", "text/plain", NULL, r);
