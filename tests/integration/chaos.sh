@@ -8,12 +8,17 @@
 # Afterwards each receiver must hold every event id at least once and, after dropping duplicates
 # by id, exactly the emitted set, with each call's events in the call's order. Prints the counts.
 #
-# Event source: the daemon's documented TEST-ONLY synthetic source
+# Event source (CHAOS_SOURCE), default "synthetic": the daemon's documented TEST-ONLY synthetic source
 # (SWITCHBOARD_SYNTHETIC_EVENTS=N@RATE, src/app/delivery.h): N call events (5 per call, 50 calls
 # interleaved) published on the bus with deterministic ids, so each restarted daemon publishes the
 # same set again and the outbox drops the ids it already committed. The emitted set is therefore
 # known exactly. The built-in simulator runs too (no [pbx] configured = demo mode), but the sinks
 # filter on pbxs = synthetic, so its events are not part of the check.
+# CHAOS_SOURCE=pbxsim instead: the daemon is connected to the simulator program (tools/pbxsim),
+# which runs `load CHAOS_CALL_RATE SECONDS internal-call` (about 4 normalized events per call; the
+# calls keep going while switchboard is dead, and each restart resyncs the model). The emitted set
+# is then what the outbox committed (the store's events table after the run, in seq order), and
+# each receiver must hold exactly that set, in per-call order.
 #
 # Env: SB_BIN (build dir), SB_SRC; CHAOS_EVENTS (default 100000), CHAOS_RATE (events/s, 20000).
 # Skipped (exit 0, says so) without python3, node + s3rver (npm ci) or nats-server.
@@ -22,6 +27,9 @@ SRC=${SB_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${SB_BIN:-$SRC/build}
 N=${CHAOS_EVENTS:-100000}
 RATE=${CHAOS_RATE:-20000}
+SOURCE=${CHAOS_SOURCE:-synthetic}
+CALL_RATE=${CHAOS_CALL_RATE:-1000}
+case $SOURCE in synthetic | pbxsim) ;; *) echo "chaos: CHAOS_SOURCE is synthetic or pbxsim"; exit 2 ;; esac
 SB="$BIN/switchboard"
 HERE="$SRC/tests/integration"
 DEADLINE_S=240 # the whole run, start to verdict
@@ -33,11 +41,12 @@ done
 [ -x "$SB" ] || { echo "chaos: $SB not built"; exit 1; }
 
 tmp=$(mktemp -d /tmp/sb-chaos.XXXXXX)
-sb_pid="" rcv_pid="" nats_pid="" s3_pid=""
+sb_pid="" rcv_pid="" nats_pid="" s3_pid="" sim_pid=""
 cleanup() {
-    for p in $sb_pid $rcv_pid $nats_pid $s3_pid; do kill -9 "$p" 2>/dev/null || true; done
+    for p in $sb_pid $rcv_pid $nats_pid $s3_pid $sim_pid; do kill -9 "$p" 2>/dev/null || true; done
     exec 9>&- 2>/dev/null || true
-    for p in $sb_pid $rcv_pid $nats_pid $s3_pid; do wait "$p" 2>/dev/null || true; done
+    exec 8>&- 2>/dev/null || true
+    for p in $sb_pid $rcv_pid $nats_pid $s3_pid $sim_pid; do wait "$p" 2>/dev/null || true; done
     if [ -n "${CHAOS_KEEP:-}" ]; then echo "chaos: kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
@@ -85,6 +94,26 @@ s3_pid=$!
 exec 9>"$tmp/s3.in" # s3rver stops when its stdin closes
 s3_port=$(wait_port_line "$tmp/s3.port")
 say "receivers: webhook :$rcv_port, s3rver :$s3_port, nats-server :$nats_port"
+PBXS=synthetic
+pbx_section=""
+if [ "$SOURCE" = pbxsim ]; then
+    mkfifo "$tmp/sim.in"
+    "$BIN/pbxsim" --port 0 <"$tmp/sim.in" >"$tmp/sim.out" 2>&1 &
+    sim_pid=$!
+    exec 8>"$tmp/sim.in" # commands to the simulator
+    for _ in $(seq 100); do grep -q '^listening' "$tmp/sim.out" 2>/dev/null && break; sleep 0.1; done
+    sim_port=$(awk -F: '/^listening/{print $NF; exit}' "$tmp/sim.out")
+    [ -n "$sim_port" ] || { echo "chaos: pbxsim did not start"; exit 1; }
+    PBXS=sim
+    pbx_section="[pbx sim]
+host = 127.0.0.1
+port = $sim_port
+username = admin
+secret = admin-secret
+reconnect_min = 100ms
+reconnect_max = 500ms"
+    say "simulator: pbxsim :$sim_port"
+fi
 
 cat >"$tmp/sb.conf" <<EOF
 [general]
@@ -93,6 +122,7 @@ log_level = warn
 port = 0
 [store]
 path = $tmp/sb.db
+$pbx_section
 [sink hook]
 kind = webhook
 url = http://127.0.0.1:$rcv_port/hook
@@ -101,7 +131,7 @@ batch = yes
 batch_max = 200
 partitioned = yes
 max_inflight = 8
-pbxs = synthetic
+pbxs = $PBXS
 backoff_base = 200ms
 backoff_max = 2s
 max_attempts = 100000
@@ -117,7 +147,7 @@ access_key = S3RVER
 secret_key = S3RVER
 flush_interval = 500ms
 batch_max = 2000
-pbxs = synthetic
+pbxs = $PBXS
 backoff_base = 200ms
 backoff_max = 2s
 max_attempts = 100000
@@ -127,7 +157,7 @@ kind = nats
 url = nats://127.0.0.1:$nats_port
 stream = CHAOS
 duplicate_window = 10m
-pbxs = synthetic
+pbxs = $PBXS
 backoff_base = 200ms
 backoff_max = 2s
 max_attempts = 100000
@@ -136,7 +166,11 @@ timeout = 2s
 EOF
 
 start_sb() {
-    SWITCHBOARD_SYNTHETIC_EVENTS="$N@$RATE" "$SB" serve -c "$tmp/sb.conf" >>"$tmp/sb.log" 2>&1 &
+    if [ "$SOURCE" = synthetic ]; then
+        SWITCHBOARD_SYNTHETIC_EVENTS="$N@$RATE" "$SB" serve -c "$tmp/sb.conf" >>"$tmp/sb.log" 2>&1 &
+    else
+        "$SB" serve -c "$tmp/sb.conf" >>"$tmp/sb.log" 2>&1 &
+    fi
     sb_pid=$!
 }
 committed() { # highest stored seq (from any sink's status), or 0
@@ -154,19 +188,29 @@ sigkill_sb() {
     say "switchboard SIGKILLed with $(committed) events committed"
 }
 
-drained() {
+drained_min() { # min_last_seq
     "$SB" outbox status --store "$tmp/sb.db" --json 2>/dev/null | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin]
 n = int(sys.argv[1])
 ok = len(rows) == 3 and all(r["pending"] == 0 and r["lastSeq"] >= n for r in rows)
 print(" ".join("%s:%d/%d" % (r["sink"], r["cursor"], r["lastSeq"]) for r in rows))
-sys.exit(0 if ok else 1)' "$N"
+sys.exit(0 if ok else 1)' "$1"
 }
-progress() { local st; st=$(drained || true); say "  cursors/last seq: $st"; }
+progress() { local st; st=$(drained_min "$N" || true); say "  cursors/last seq: $st"; }
 
 start_sb
-say "switchboard started (pid $sb_pid): $N synthetic events at $RATE/s"
+if [ "$SOURCE" = synthetic ]; then
+    say "switchboard started (pid $sb_pid): $N synthetic events at $RATE/s"
+    load_end=0
+else
+    calls=$(( N * 10 / 32 )) # ~4 events per call, ~20% of them lost to the two kills
+    secs=$(( (calls + CALL_RATE - 1) / CALL_RATE ))
+    sleep 1 # login and the first resync
+    echo "load $CALL_RATE $secs internal-call" >&8
+    load_end=$(( $(date +%s) + secs + 2 ))
+    say "switchboard started (pid $sb_pid); pbxsim: $CALL_RATE calls/s for $secs s (~$N events)"
+fi
 wait_committed $(( N / 10 ))
 kill "$rcv_pid"; wait "$rcv_pid" 2>/dev/null || true
 say "webhook receiver DOWN"
@@ -191,7 +235,14 @@ start_receiver "$rcv_port"
 say "webhook receiver UP again"
 
 # ---- wait until every sink is done with every event ----
-while ! st=$(drained); do
+want_min=$N
+[ "$SOURCE" = pbxsim ] && want_min=1
+prev=""
+while :; do
+    if st=$(drained_min "$want_min") && [ "$(date +%s)" -ge "$load_end" ]; then
+        [ "$SOURCE" = synthetic ] || [ "$st" = "$prev" ] && break
+    fi
+    prev=${st:-}
     if over; then say "TIMEOUT waiting for delivery: $st"; tail -20 "$tmp/sb.log"; exit 1; fi
     sleep 1
 done
@@ -205,12 +256,22 @@ say "switchboard stopped with SIGTERM (exit $code)"
 # ---- what each receiver holds ----
 python3 "$HERE/nats_read.py" --port "$nats_port" --stream CHAOS --timeout 60 >"$tmp/nats.ids"
 read -r s3_objects s3_cdrs < <(python3 "$HERE/chaos_check.py" s3 "$tmp/s3" chaos "$tmp/s3.ids")
-say "s3: $s3_objects NDJSON objects, $s3_cdrs CDR objects (calls: $(( (N + 4) / 5 )))"
 fail=0
-for r in webhook s3 nats; do
-    python3 "$HERE/chaos_check.py" check "$N" "$r" "$tmp/$r.ids" || fail=1
-done
-calls=$(( N / 250 * 50 + ( N % 250 > 200 ? N % 250 - 200 : 0 ) ))
+if [ "$SOURCE" = synthetic ]; then
+    calls=$(( N / 250 * 50 + ( N % 250 > 200 ? N % 250 - 200 : 0 ) ))
+    say "s3: $s3_objects NDJSON objects, $s3_cdrs CDR objects (finished calls: $calls)"
+    for r in webhook s3 nats; do
+        python3 "$HERE/chaos_check.py" check "$N" "$r" "$tmp/$r.ids" || fail=1
+    done
+else
+    read -r stored calls < <(python3 "$HERE/chaos_check.py" dbinfo "$tmp/sb.db")
+    say "pbxsim: $(echo stats >&8; sleep 0.5; tail -1 "$tmp/sim.out")"
+    say "committed by the outbox: $stored events, $calls finished calls (call.ended)"
+    say "s3: $s3_objects NDJSON objects, $s3_cdrs CDR objects"
+    for r in webhook s3 nats; do
+        python3 "$HERE/chaos_check.py" checkdb "$tmp/sb.db" "$r" "$tmp/$r.ids" || fail=1
+    done
+fi
 [ "$s3_cdrs" -eq "$calls" ] || { say "FAIL: $s3_cdrs CDR objects, want $calls (one per call.ended)"; fail=1; }
 [ "$code" -eq 0 ] || { say "FAIL: switchboard exited $code after SIGTERM"; fail=1; }
 dead=$(grep -c 'dead letter' "$tmp/sb.log" || true)

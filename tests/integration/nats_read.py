@@ -17,6 +17,7 @@ class Conn:
     def __init__(self, port, deadline):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         self.buf = b""
+        self.pos = 0  # parse position in buf (no copy per message)
         self.deadline = deadline
         self.readline()  # INFO
         self.send(b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\n')
@@ -31,23 +32,29 @@ class Conn:
         chunk = self.sock.recv(1 << 20)
         if not chunk:
             raise ConnectionError("nats_read: connection closed")
-        self.buf += chunk
+        self.buf = self.buf[self.pos:] + chunk
+        self.pos = 0
 
     def readline(self):
-        while b"\r\n" not in self.buf:
+        while True:
+            i = self.buf.find(b"\r\n", self.pos)
+            if i >= 0:
+                line = self.buf[self.pos:i]
+                self.pos = i + 2
+                return line
             self.fill()
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
 
     def readn(self, n):
-        while len(self.buf) < n + 2:
+        while len(self.buf) - self.pos < n + 2:
             self.fill()
-        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        data = self.buf[self.pos:self.pos + n]
+        self.pos += n + 2
         return data
 
     def next_msg(self):
-        """(sid, payload) of the next MSG/HMSG; answers PINGs, skips +OK. A push consumer's
-        messages keep their original subject: the subscription id tells them apart."""
+        """(sid, payload) of the next MSG/HMSG; answers PINGs and JetStream flow-control requests,
+        skips +OK. A push consumer's messages keep their original subject: the subscription id
+        tells them apart."""
         while True:
             line = self.readline()
             if line == b"PING":
@@ -64,6 +71,10 @@ class Conn:
             if parts[0] == b"HMSG":
                 total, hdr = int(parts[-1]), int(parts[-2])
                 data = self.readn(total)
+                if data.startswith(b"NATS/1.0 100"):  # heartbeat or flow control
+                    if len(parts) == 6:
+                        self.send(b"PUB %s 0\r\n\r\n" % parts[3])
+                    continue
                 return parts[2].decode(), data[hdr:]
 
     def request(self, subject, body, inbox, sid):
@@ -91,6 +102,7 @@ def main():
     cfg = {"stream_name": a.stream,
            "config": {"deliver_subject": "_chaos.deliver", "ack_policy": "none",
                       "deliver_policy": "all", "replay_policy": "instant", "mem_storage": True,
+                      "flow_control": True, "idle_heartbeat": 5 * 10**9,
                       "inactive_threshold": 60 * 10**9}}
     if want:
         made = c.request("$JS.API.CONSUMER.CREATE." + a.stream, cfg, "_chaos.reply", "1")
