@@ -61,6 +61,7 @@ nomem:
 static void hub_destroy(stream_hub *h)
 {
     sb_strmap_del(&h->owner->hubs, sb_slice_cstr(h->key));
+    stream_hub_live_release(h);
     if (*h->key)
         bus_stream_close(h->bs);
     http_msg_unref(h->cache);
@@ -229,6 +230,7 @@ void stream_tokens_free_all(streams *s)
     sb_strmap_iter_init(&it, &s->hubs);
     while (sb_strmap_iter_next(&it, NULL, &v)) {
         stream_hub *h = v;
+        stream_hub_live_release(h);
         if (*h->key)
             bus_stream_close(h->bs);
         http_msg_unref(h->cache);

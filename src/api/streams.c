@@ -179,33 +179,258 @@ typedef struct client {
     stream_hub *hub;
     stream_token *tok;
     http_stream *hs;
-    bus_sub *sub;
     uint64_t last;     /* last seq pushed (or the snapshot's) */
     size_t budget;     /* bytes left in the current catch-up chunk */
     bool started;      /* snapshot or resume point decided */
     bool closed;       /* on_close ran */
     bool failed;       /* a push failed: on_close follows */
     uv_timer_t *timer; /* WebSocket resume wait, then catch-up pacing */
+    bool is_live;      /* on hub->live: gets the hub's gathered events */
+    struct client *live_prev, *live_next;
 } client;
 
-static void client_entry(void *ud, const bus_entry *e)
+struct stream_pend {
+    uint64_t seq;
+    http_msg *m;
+};
+
+static void client_push_failed(client *c, int rc)
 {
-    client *c = ud;
-    http_msg *m = stream_hub_msg(c->hub, e);
-    int rc = m ? http_stream_push(c->hs, m) : SB_ENOMEM;
-    c->s->st.pushes++;
-    if (rc == 0) {
-        c->last = e->seq;
-        return;
-    }
     /* Dropped (slow consumer: the client sees "slow consumer" and on_close follows) or gone. */
     if (rc == SB_ETOOBIG)
         c->s->st.overflows++;
     else if (rc == SB_ENOMEM)
         http_stream_close(c->hs, 1011, "out of memory");
     c->failed = true;
-    bus_unsubscribe(c->sub);
-    c->sub = NULL;
+}
+
+/* ---- live fan-out: one bus subscription per hub, one message per client per flush ---- */
+
+static void live_unlink(client *c)
+{
+    stream_hub *h = c->hub;
+    if (!c->is_live)
+        return;
+    if (c->live_prev)
+        c->live_prev->live_next = c->live_next;
+    else
+        h->live = c->live_next;
+    if (c->live_next)
+        c->live_next->live_prev = c->live_prev;
+    c->live_prev = c->live_next = NULL;
+    c->is_live = false;
+}
+
+static void hub_drop_pend(stream_hub *h)
+{
+    size_t i;
+    for (i = 0; i < h->npend; i++)
+        http_msg_unref(h->pend[i].m);
+    h->npend = 0;
+}
+
+/* Hands the gathered events to every live client: the caught-up ones (last == flushed_seq) all
+ * push the same concatenated message; a client whose position differs (it resynced to a later
+ * seq while joining) gets the individual events past its position. */
+static void hub_flush(stream_hub *h)
+{
+    streams *s = h->owner;
+    http_msg *batch = NULL;
+    http_msg **msgs;
+    client *c, *next;
+    uint64_t first, last;
+    size_t i, n = h->npend;
+    if (!n)
+        return;
+    first = h->pend[0].seq;
+    last = h->pend[n - 1].seq;
+    if (h->live) {
+        if (n == 1) {
+            batch = http_msg_ref(h->pend[0].m);
+        } else {
+            msgs = malloc(n * sizeof *msgs);
+            if (msgs) {
+                for (i = 0; i < n; i++)
+                    msgs[i] = h->pend[i].m;
+                batch = http_msg_concat(msgs, n);
+                free(msgs);
+            }
+        }
+        s->st.batches++;
+    }
+    for (c = h->live; c; c = next) {
+        int rc = 0;
+        next = c->live_next;
+        if (c->failed || c->closed) {
+            live_unlink(c);
+            continue;
+        }
+        if (c->last + 1 == first && batch) {
+            rc = http_stream_push(c->hs, batch);
+            if (rc == 0) {
+                s->st.pushes += n;
+                c->last = last;
+            }
+        } else {
+            for (i = 0; i < n && rc == 0; i++) {
+                if (h->pend[i].seq <= c->last)
+                    continue;
+                rc = http_stream_push(c->hs, h->pend[i].m);
+                s->st.pushes++;
+                if (rc == 0)
+                    c->last = h->pend[i].seq;
+            }
+        }
+        if (rc) {
+            client_push_failed(c, rc);
+            live_unlink(c);
+        }
+    }
+    http_msg_unref(batch);
+    hub_drop_pend(h);
+    h->flushed_seq = last;
+}
+
+static void flush_hubs(streams *s)
+{
+    while (s->dirty) {
+        stream_hub *h = s->dirty;
+        s->dirty = h->dirty_next;
+        h->dirty_next = NULL;
+        h->is_dirty = false;
+        hub_flush(h);
+    }
+    s->flush_armed = false;
+    uv_prepare_stop(&s->flush_prepare);
+    uv_check_stop(&s->flush_check);
+}
+
+static void on_flush_prepare(uv_prepare_t *p)
+{
+    flush_hubs(p->data);
+}
+
+static void on_flush_check(uv_check_t *c)
+{
+    flush_hubs(c->data);
+}
+
+#define HUB_PEND_MAX 1024 /* gathered events past which a hub flushes at once */
+
+static void hub_entry(void *ud, const bus_entry *e)
+{
+    stream_hub *h = ud;
+    streams *s = h->owner;
+    http_msg *m;
+    if (h->npend == HUB_PEND_MAX)
+        hub_flush(h);
+    if (h->npend == h->pend_cap) {
+        size_t cap = h->pend_cap ? h->pend_cap * 2 : 64;
+        struct stream_pend *np = realloc(h->pend, cap * sizeof *np);
+        if (!np)
+            goto nomem;
+        h->pend = np;
+        h->pend_cap = cap;
+    }
+    m = stream_hub_msg(h, e);
+    if (!m)
+        goto nomem;
+    h->pend[h->npend].seq = e->seq;
+    h->pend[h->npend].m = http_msg_ref(m);
+    h->npend++;
+    if (!h->is_dirty) {
+        h->is_dirty = true;
+        h->dirty_next = s->dirty;
+        s->dirty = h;
+    }
+    if (!s->flush_armed && s->flush_open) {
+        s->flush_armed = true;
+        uv_prepare_start(&s->flush_prepare, on_flush_prepare);
+        uv_check_start(&s->flush_check, on_flush_check);
+    } else if (!s->flush_open) {
+        hub_flush(h); /* no loop handles (stopping): deliver now */
+    }
+    return;
+nomem:
+    /* Out of memory: every live client is cut (they resume from their last seq). */
+    hub_flush(h);
+    for (client *c = h->live, *next; c; c = next) {
+        next = c->live_next;
+        http_stream_close(c->hs, 1011, "out of memory");
+        c->failed = true;
+        live_unlink(c);
+    }
+}
+
+/* Events after c->last up to the hub's flushed_seq, pushed one by one (a joining client). */
+static void client_join_entry(void *ud, const bus_entry *e)
+{
+    client *c = ud;
+    http_msg *m;
+    int rc;
+    if (c->failed || e->seq <= c->last || e->seq > c->hub->flushed_seq)
+        return;
+    m = stream_hub_msg(c->hub, e);
+    rc = m ? http_stream_push(c->hs, m) : SB_ENOMEM;
+    c->s->st.pushes++;
+    if (rc == 0)
+        c->last = e->seq;
+    else
+        client_push_failed(c, rc);
+}
+
+static int send_state(client *c, const char *type, uint64_t at);
+
+/* Puts a client that is at most CATCHUP_LIVE events behind on the hub's live list. */
+static int client_go_live(client *c)
+{
+    stream_hub *h = c->hub;
+    bus_stream *bs = h->bs;
+    int rc;
+    if (!h->live_sub) {
+        h->live_sub = bus_subscribe(bs, hub_entry, h);
+        if (!h->live_sub)
+            return SB_ENOMEM;
+        h->flushed_seq = bus_stream_last_seq(bs);
+        hub_drop_pend(h);
+    }
+    if (c->last < h->flushed_seq) {
+        rc = bus_replay(bs, c->last, client_join_entry, c);
+        if (rc == BUS_GAP) { /* the window moved past us while we caught up */
+            if (send_state(c, "resync", bus_stream_last_seq(bs)) < 0)
+                return 0;
+        } else if (rc < 0) {
+            return rc;
+        }
+        if (c->failed)
+            return 0;
+    }
+    c->is_live = true;
+    c->live_prev = NULL;
+    c->live_next = h->live;
+    if (h->live)
+        h->live->live_prev = c;
+    h->live = c;
+    return 0;
+}
+
+void stream_hub_live_release(stream_hub *h)
+{
+    streams *s = h->owner;
+    stream_hub **pp;
+    bus_unsubscribe(h->live_sub);
+    h->live_sub = NULL;
+    hub_drop_pend(h);
+    free(h->pend);
+    h->pend = NULL;
+    h->pend_cap = 0;
+    for (pp = &s->dirty; *pp; pp = &(*pp)->dirty_next) {
+        if (*pp == h) {
+            *pp = h->dirty_next;
+            break;
+        }
+    }
+    h->is_dirty = false;
 }
 
 /* One entry of a catch-up chunk (built for this client: the hub caches live entries). */
@@ -273,16 +498,10 @@ static void client_catch_up(client *c)
 {
     bus_stream *bs = c->hub->bs;
     int rc;
-    if (c->closed || c->failed || c->sub)
+    if (c->closed || c->failed || c->is_live)
         return;
     if (bus_stream_last_seq(bs) - c->last <= CATCHUP_LIVE) {
-        rc = bus_subscribe_from(bs, c->last, client_entry, c, &c->sub);
-        if (rc == BUS_GAP) { /* the window moved past us while we caught up */
-            if (send_state(c, "resync", bus_stream_last_seq(bs)) < 0)
-                return;
-            rc = bus_subscribe_from(bs, c->last, client_entry, c, &c->sub);
-        }
-        if (rc < 0)
+        if (client_go_live(c) < 0)
             http_stream_close(c->hs, 1011, "cannot follow the stream");
         return;
     }
@@ -336,8 +555,12 @@ static void client_on_close(http_stream *hs, int reason, void *ud)
     (void)hs;
     (void)reason;
     c->closed = true;
-    bus_unsubscribe(c->sub);
-    c->sub = NULL;
+    live_unlink(c);
+    if (!c->hub->live && c->hub->live_sub) { /* nobody follows live: the hub stops listening */
+        hub_flush(c->hub);
+        bus_unsubscribe(c->hub->live_sub);
+        c->hub->live_sub = NULL;
+    }
     if (c->tok)
         stream_token_detach(c->s, c->tok);
     stream_hub_put(c->hub);
@@ -635,6 +858,17 @@ int streams_new(const streams_config *cfg, streams **out)
         uv_timer_start(&s->sweep, on_sweep, 10000, 10000);
         uv_unref((uv_handle_t *)&s->sweep);
     }
+    if (uv_prepare_init(cfg->loop, &s->flush_prepare) == 0) {
+        if (uv_check_init(cfg->loop, &s->flush_check) == 0) {
+            s->flush_open = true;
+            s->flush_prepare.data = s;
+            s->flush_check.data = s;
+            uv_unref((uv_handle_t *)&s->flush_prepare);
+            uv_unref((uv_handle_t *)&s->flush_check);
+        } else {
+            uv_close((uv_handle_t *)&s->flush_prepare, NULL);
+        }
+    }
     *out = s;
     return 0;
 }
@@ -664,6 +898,12 @@ void streams_stop(streams *s)
     if (s && s->timer_open) {
         s->timer_open = false;
         uv_close((uv_handle_t *)&s->sweep, on_sweep_closed);
+    }
+    if (s && s->flush_open) {
+        flush_hubs(s);
+        s->flush_open = false;
+        uv_close((uv_handle_t *)&s->flush_prepare, on_sweep_closed);
+        uv_close((uv_handle_t *)&s->flush_check, on_sweep_closed);
     }
 }
 

@@ -74,7 +74,8 @@ typedef struct streams_stats {
     uint64_t resumes;    /* clients resumed within the window */
     uint64_t overflows;  /* clients dropped as slow consumers */
     uint64_t msgs_built; /* stream messages built (shared by the clients of a stream) */
-    uint64_t pushes;     /* messages pushed to clients */
+    uint64_t pushes;     /* events pushed to clients (a live batch counts its events) */
+    uint64_t batches; /* live batches built: the events of one flush, shared by a hub's clients */
 } streams_stats;
 
 /* Creates the streams object; cfg and base_url are copied. Returns 0 with *out owned (free with

@@ -27,6 +27,16 @@ typedef struct stream_hub {
     int64_t linger_until; /* refs == 0: freed by the sweep after this */
     uint64_t cache_seq;   /* seq of cache (0: none) */
     http_msg *cache;
+    /* Live fan-out (streams.c): while clients follow the live flow the hub alone subscribes to
+     * the bus; the events of one loop iteration are gathered and leave as ONE message (built
+     * once, shared by reference) per client at the end of the iteration. */
+    bus_sub *live_sub;
+    struct client *live;      /* clients following live (intrusive list) */
+    uint64_t flushed_seq;     /* last seq handed to the live clients */
+    struct stream_pend *pend; /* events since then */
+    size_t npend, pend_cap;
+    struct stream_hub *dirty_next; /* on streams.dirty while npend > 0 */
+    bool is_dirty;
 } stream_hub;
 
 typedef struct stream_token {
@@ -44,6 +54,10 @@ struct streams {
     sb_strmap hubs;   /* key -> stream_hub* */
     sb_strmap tokens; /* hash hex -> stream_token* */
     streams_stats st;
+    uv_prepare_t flush_prepare; /* hub flushes: events published by timers, before the poll */
+    uv_check_t flush_check;     /* ... and by I/O callbacks (AMI reads), after it */
+    bool flush_open, flush_armed;
+    stream_hub *dirty; /* hubs with gathered events */
 };
 
 int64_t streams_now(const streams *s);
@@ -54,6 +68,8 @@ void stream_hub_put(stream_hub *h);
 /* The message of entry on h's stream (built once, cached by seq). Borrowed until the next call on
  * h; NULL when out of memory. */
 http_msg *stream_hub_msg(stream_hub *h, const bus_entry *entry);
+/* Before a hub is freed (streams.c): drops its live subscription and gathered events. */
+void stream_hub_live_release(stream_hub *h);
 
 /* Issues a token for ext (NULL: the global stream) watching queues (borrowed, may be NULL): the
  * token text (STREAM_TOKEN_CHARS + NUL) goes to out. 0, SB_ETOOBIG (max_tokens), SB_ENOMEM. */

@@ -104,6 +104,36 @@ http_msg *http_msg_new(sb_slice id, sb_slice event, sb_slice data)
     return m;
 }
 
+http_msg *http_msg_concat(http_msg *const *msgs, size_t n)
+{
+    size_t i, sse_len = 0, ws_len = 0;
+    http_msg *m;
+    char *p;
+    if (n == 0)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        sse_len += msgs[i]->sse.len;
+        ws_len += msgs[i]->ws.len;
+    }
+    m = malloc(sizeof(*m) + sse_len + ws_len);
+    if (!m)
+        return NULL;
+    m->refs = 1;
+    p = m->bytes;
+    m->data = (sb_slice){p, 0};
+    m->sse = (sb_slice){p, sse_len};
+    for (i = 0; i < n; i++) {
+        memcpy(p, msgs[i]->sse.ptr, msgs[i]->sse.len);
+        p += msgs[i]->sse.len;
+    }
+    m->ws = (sb_slice){p, ws_len};
+    for (i = 0; i < n; i++) {
+        memcpy(p, msgs[i]->ws.ptr, msgs[i]->ws.len);
+        p += msgs[i]->ws.len;
+    }
+    return m;
+}
+
 http_msg *http_msg_ref(http_msg *m)
 {
     m->refs++;

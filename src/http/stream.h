@@ -42,6 +42,10 @@ typedef struct http_stream_callbacks {
 /* Builds a message: id and event (either may be empty) and data (may contain newlines; SSE sends
  * one "data:" line per line). Returns owned (refcount 1, release with http_msg_unref) or NULL. */
 http_msg *http_msg_new(sb_slice id, sb_slice event, sb_slice data);
+/* One message carrying msgs[0..n) back to back (each framing concatenated; the data is empty):
+ * what a client that follows the live flow gets once per flush instead of n pushes. Borrows msgs;
+ * returns owned (refcount 1) or NULL (out of memory, or n == 0). */
+http_msg *http_msg_concat(http_msg *const *msgs, size_t n);
 /* Adds a reference; returns m. */
 http_msg *http_msg_ref(http_msg *m);
 /* Drops a reference; frees at zero. NULL is ignored. */
