@@ -222,12 +222,10 @@ static pid_t start_daemon(int sim_port, unsigned max_conns, uint32_t flush_ms, i
         http_router *r;
         streams *st;
         http_server *srv;
-        streams_config sc = {.loop = &loop, .bus = d.b, .model = d.m, .bearer = d_bearer};
-        http_server_config hc = {.host = "127.0.0.1",
-                                 .port = 0,
-                                 .max_connections = max_conns,
-                                 .heartbeat_ms = 600000,
-                                 .stream_flush_ms = flush_ms};
+        streams_config sc = {
+            .loop = &loop, .bus = d.b, .model = d.m, .bearer = d_bearer, .live_flush_ms = flush_ms};
+        http_server_config hc = {
+            .host = "127.0.0.1", .port = 0, .max_connections = max_conns, .heartbeat_ms = 600000};
         if (!d.b || !d.m || ami_client_new(&loop, &ac, &cb, &ami) || ami_client_start(ami) ||
             http_router_init(&r) || streams_new(&sc, &st) || streams_add_routes(st, r))
             _exit(1);
@@ -701,7 +699,7 @@ int main(int argc, char **argv)
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     printf("stream_fanout: %d calls/s of %s, %s stream, %d s measured after %d s warm-up, "
-           "stream_flush %u ms, RLIMIT_NOFILE %llu\n",
+           "live flush %u ms, RLIMIT_NOFILE %llu\n",
            o.rate, o.scenario, o.agents ? "agent (501/502/503)" : "supervisor", o.seconds, o.warmup,
            o.flush_ms, (unsigned long long)rl.rlim_cur);
     result base;

@@ -303,6 +303,12 @@ static void flush_hubs(streams *s)
     s->flush_armed = false;
     uv_prepare_stop(&s->flush_prepare);
     uv_check_stop(&s->flush_check);
+    uv_timer_stop(&s->flush_timer);
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    flush_hubs(t->data);
 }
 
 static void on_flush_prepare(uv_prepare_t *p)
@@ -345,8 +351,12 @@ static void hub_entry(void *ud, const bus_entry *e)
     }
     if (!s->flush_armed && s->flush_open) {
         s->flush_armed = true;
-        uv_prepare_start(&s->flush_prepare, on_flush_prepare);
-        uv_check_start(&s->flush_check, on_flush_check);
+        if (s->cfg.live_flush_ms) {
+            uv_timer_start(&s->flush_timer, on_flush_timer, s->cfg.live_flush_ms, 0);
+        } else {
+            uv_prepare_start(&s->flush_prepare, on_flush_prepare);
+            uv_check_start(&s->flush_check, on_flush_check);
+        }
     } else if (!s->flush_open) {
         hub_flush(h); /* no loop handles (stopping): deliver now */
     }
@@ -858,17 +868,17 @@ int streams_new(const streams_config *cfg, streams **out)
         uv_timer_start(&s->sweep, on_sweep, 10000, 10000);
         uv_unref((uv_handle_t *)&s->sweep);
     }
-    if (uv_prepare_init(cfg->loop, &s->flush_prepare) == 0) {
-        if (uv_check_init(cfg->loop, &s->flush_check) == 0) {
-            s->flush_open = true;
-            s->flush_prepare.data = s;
-            s->flush_check.data = s;
-            uv_unref((uv_handle_t *)&s->flush_prepare);
-            uv_unref((uv_handle_t *)&s->flush_check);
-        } else {
-            uv_close((uv_handle_t *)&s->flush_prepare, NULL);
-        }
-    }
+    /* prepare, check and timer init cannot fail on a live loop (libuv only fills them in). */
+    uv_prepare_init(cfg->loop, &s->flush_prepare);
+    uv_check_init(cfg->loop, &s->flush_check);
+    uv_timer_init(cfg->loop, &s->flush_timer);
+    s->flush_open = true;
+    s->flush_prepare.data = s;
+    s->flush_check.data = s;
+    s->flush_timer.data = s;
+    uv_unref((uv_handle_t *)&s->flush_prepare);
+    uv_unref((uv_handle_t *)&s->flush_check);
+    uv_unref((uv_handle_t *)&s->flush_timer);
     *out = s;
     return 0;
 }
@@ -904,6 +914,7 @@ void streams_stop(streams *s)
         s->flush_open = false;
         uv_close((uv_handle_t *)&s->flush_prepare, on_sweep_closed);
         uv_close((uv_handle_t *)&s->flush_check, on_sweep_closed);
+        uv_close((uv_handle_t *)&s->flush_timer, on_sweep_closed);
     }
 }
 

@@ -57,6 +57,9 @@ typedef struct streams_config {
     size_t catchup_chunk_bytes;   /* a resuming client's backlog is sent in chunks this big, each
                                      once the kernel took the last; keep it at most the server's
                                      stream_max_queued; default 64 KiB */
+    uint32_t live_flush_ms;       /* 0: live events leave at the end of the loop iteration that
+                                     published them; N: gathered N ms, then one write per client
+                                     (fewer writes when thousands follow a busy stream) */
     const char *base_url;         /* prefix of the URLs in a subscription answer ("http://h:8080");
                                      NULL = relative URLs ("/v1/..."); copied */
     /* Clock in ms since the UNIX epoch for token expiry and event times; NULL = CLOCK_REALTIME. */

@@ -56,6 +56,7 @@ struct streams {
     streams_stats st;
     uv_prepare_t flush_prepare; /* hub flushes: events published by timers, before the poll */
     uv_check_t flush_check;     /* ... and by I/O callbacks (AMI reads), after it */
+    uv_timer_t flush_timer;     /* or, with live_flush_ms, after that delay */
     bool flush_open, flush_armed;
     stream_hub *dirty; /* hubs with gathered events */
 };
