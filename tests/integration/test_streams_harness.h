@@ -51,6 +51,7 @@ typedef struct sh_opts {
     uint32_t token_ttl_ms;    /* 0 -> streams default */
     uint32_t ws_resume_wait_ms;
     size_t max_tokens;
+    uint32_t live_flush_ms; /* 0 -> streams default (end of the loop iteration) */
 } sh_opts;
 
 typedef struct sh {
@@ -193,6 +194,7 @@ static void sh_start(sh *h, const sh_opts *o)
                          .ws_resume_wait_ms = o->ws_resume_wait_ms,
                          .catchup_chunk_bytes = o->stream_max_queued / 2,
                          .max_tokens = o->max_tokens,
+                         .live_flush_ms = o->live_flush_ms,
                          .base_url = "http://127.0.0.1:1",
                          .now_ms = sh_clock,
                          .clock_ud = h};
