@@ -59,7 +59,9 @@ struct outbox_sink {
 
     ob_ent **win; /* sorted by seq: dead-letter retries first, then stream events */
     size_t n, cap;
-    size_t held; /* finished entries kept because an earlier one is not (cursor order) */
+    size_t held;         /* finished entries kept because an earlier one is not (cursor order) */
+    size_t n_done;       /* entries in the window in state ENT_DONE (compact's fast path) */
+    size_t n_dead_retry; /* dead-letter retries in the window (none: compact's fast path) */
     size_t inflight;
     size_t waiting;
 

@@ -206,6 +206,7 @@ static void merge_dead(outbox_sink *s, load_req *r)
         memmove(&s->win[pos + 1], &s->win[pos], (s->n - pos) * sizeof *s->win);
         s->win[pos] = e;
         s->n++;
+        s->n_dead_retry++;
     }
     if ((int)r->dead.n < r->limit)
         s->is_dead_retry_wanted = false;
@@ -240,6 +241,8 @@ static void merge_events(outbox_sink *s, load_req *r)
                 s->waiting--;
             e->state = ENT_DONE;
         }
+        if (e->state == ENT_DONE)
+            s->n_done++;
         last = e->ev.seq;
         s->win[s->n++] = e;
     }

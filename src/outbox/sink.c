@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/log.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +67,53 @@ static void set_add(outbox_sink *s, uint64_t h)
 
 /* --- window -------------------------------------------------------------------------------- */
 
+/* Persists a moved cursor; after nothing loaded is unfinished the cursor may first jump to what
+ * was read (skipped ids). */
+static void cursor_update(outbox_sink *s, bool is_blocked)
+{
+    if (!is_blocked && s->read_pos > s->cursor)
+        s->cursor = s->read_pos;
+    if (s->cursor != s->saved_cursor) {
+        s->saved_cursor = s->cursor;
+        ob_job_cursor(s, s->cursor);
+    }
+}
+
 /* Drops finished entries: every finished dead-letter retry, and the finished stream events before
- * the first unfinished one (that prefix moves the cursor). Persists a moved cursor. */
+ * the first unfinished one (that prefix moves the cursor). Persists a moved cursor.
+ *
+ * Without dead-letter retries in the window only the finished prefix goes, and the counters give
+ * the rest: the cost is the prefix dropped, not the window (which may hold thousands of entries,
+ * each a cache miss, on every batch answered). */
 void ob_sink_compact(outbox_sink *s)
 {
+    if (s->n_dead_retry == 0) {
+        size_t k = 0;
+        while (k < s->n && s->win[k]->state == ENT_DONE) {
+            ob_ent *e = s->win[k++];
+            if (e->ev.seq > s->cursor)
+                s->cursor = e->ev.seq;
+            ob_ent_unref(e);
+        }
+        if (k) {
+            memmove(s->win, s->win + k, (s->n - k) * sizeof *s->win);
+            s->n -= k;
+            s->n_done -= k;
+        }
+        s->held = s->n_done;
+#ifndef NDEBUG
+        size_t done = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            assert(!s->win[i]->is_dead_retry);
+            done += s->win[i]->state == ENT_DONE;
+        }
+        assert(done == s->n_done);
+#endif
+        cursor_update(s, s->n > 0);
+        return;
+    }
     bool is_blocked = false;
-    size_t j = 0, held = 0;
+    size_t j = 0, held = 0, dead_retry = 0;
     for (size_t i = 0; i < s->n; i++) {
         ob_ent *e = s->win[i];
         bool is_drop = false;
@@ -88,18 +130,15 @@ void ob_sink_compact(outbox_sink *s)
             ob_ent_unref(e);
         } else {
             held += e->state == ENT_DONE;
+            dead_retry += e->is_dead_retry;
             s->win[j++] = e;
         }
     }
     s->n = j;
     s->held = held;
-    /* Nothing loaded is unfinished: the cursor may jump to what was read (skipped ids). */
-    if (!is_blocked && s->read_pos > s->cursor)
-        s->cursor = s->read_pos;
-    if (s->cursor != s->saved_cursor) {
-        s->saved_cursor = s->cursor;
-        ob_job_cursor(s, s->cursor);
-    }
+    s->n_done = held; /* every finished entry left is a held stream event */
+    s->n_dead_retry = dead_retry;
+    cursor_update(s, is_blocked);
 }
 
 static void win_clear(outbox_sink *s)
@@ -108,6 +147,8 @@ static void win_clear(outbox_sink *s)
         ob_ent_unref(s->win[i]);
     s->n = 0;
     s->held = 0;
+    s->n_done = 0;
+    s->n_dead_retry = 0;
     s->waiting = 0;
 }
 
@@ -129,6 +170,7 @@ static void go_dead(outbox_sink *s, ob_ent *e, const char *reason)
     if (e->state == ENT_WAITING)
         s->waiting--;
     e->state = ENT_DONE;
+    s->n_done++;
     s->dead++;
     snprintf(s->last_error, sizeof s->last_error, "%s", reason);
     SB_WARN(SUB, "sink %s: event %s (seq %lld) dead after %u attempts: %s", s->name, e->ev.id,
@@ -152,6 +194,7 @@ static void on_delivered(outbox_delivery *d, const outbox_result *results)
         }
         if (r->verdict == OUTBOX_OK) {
             e->state = ENT_DONE;
+            s->n_done++;
             s->delivered++;
             if (e->is_dead_retry)
                 ob_job_dead_delete(s, e->ev.seq);

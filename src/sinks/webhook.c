@@ -235,10 +235,11 @@ static void on_resp(const httpc_resp *r, void *ud)
     free(rq);
     sink_http_verdict(r, &v, why, sizeof why);
     if (idx < 0) {
+        /* One answer for the whole batch: every result shares its reason (j->why has 1 row). */
+        snprintf(j->why[0], WH_WHY, "%s", why);
         for (size_t i = 0; i < j->n; i++) {
-            snprintf(j->why[i], WH_WHY, "%s", why);
             j->res[i] = v;
-            j->res[i].error = v.error ? j->why[i] : NULL;
+            j->res[i].error = v.error ? j->why[0] : NULL;
         }
         if (v.verdict != OUTBOX_OK)
             SB_DEBUG(SUB, "batch of %zu: %s", j->n, why);
@@ -274,7 +275,7 @@ static int wh_deliver(void *impl, const outbox_event *const *batch, size_t n, ou
     j->batch = batch;
     j->n = n;
     j->res = calloc(n, sizeof *j->res);
-    j->why = calloc(n, sizeof *j->why);
+    j->why = calloc(w->is_batch ? 1 : n, sizeof *j->why); /* batch mode: one shared reason */
     j->next = malloc(n * sizeof *j->next);
     heads = malloc(n * sizeof *heads);
     tails = malloc(n * sizeof *tails);
