@@ -211,6 +211,8 @@ static void live_unlink(client *c)
     stream_hub *h = c->hub;
     if (!c->is_live)
         return;
+    if (h->cursor == c)
+        h->cursor = c->live_next;
     if (c->live_prev)
         c->live_prev->live_next = c->live_next;
     else
@@ -229,107 +231,194 @@ static void hub_drop_pend(stream_hub *h)
     h->npend = 0;
 }
 
-/* Hands the gathered events to every live client: the caught-up ones (last == flushed_seq) all
- * push the same concatenated message; a client whose position differs (it resynced to a later
- * seq while joining) gets the individual events past its position. */
-static void hub_flush(stream_hub *h)
+/* Clients handed their events per slice: one slice of a 10,000-client sweep is ~5 ms of writes
+ * on a 2-core box, so AMI reads (and everything else on the loop) wait at most that long. */
+#define SWEEP_SLICE 512
+
+/* The message carrying pend[i0..npend): built once per (i0, end) and shared by every client at
+ * that position (all the caught-up ones). Borrowed (h->batch); NULL when out of memory. */
+static http_msg *hub_batch(stream_hub *h, size_t i0)
 {
-    streams *s = h->owner;
-    http_msg *batch = NULL;
+    uint64_t from = h->pend[i0].seq, to = h->pend[h->npend - 1].seq;
     http_msg **msgs;
-    client *c, *next;
-    uint64_t first, last;
-    size_t i, n = h->npend;
-    if (!n)
-        return;
-    first = h->pend[0].seq;
-    last = h->pend[n - 1].seq;
-    if (h->live) {
-        if (n == 1) {
-            batch = http_msg_ref(h->pend[0].m);
-        } else {
-            msgs = malloc(n * sizeof *msgs);
-            if (msgs) {
-                for (i = 0; i < n; i++)
-                    msgs[i] = h->pend[i].m;
-                batch = http_msg_concat(msgs, n);
-                free(msgs);
-            }
-        }
-        s->st.batches++;
+    size_t i, n = h->npend - i0;
+    if (h->batch && h->batch_from == from && h->batch_to == to)
+        return h->batch;
+    http_msg_unref(h->batch);
+    h->batch = NULL;
+    if (n == 1) {
+        h->batch = http_msg_ref(h->pend[i0].m);
+    } else {
+        msgs = malloc(n * sizeof *msgs);
+        if (!msgs)
+            return NULL;
+        for (i = 0; i < n; i++)
+            msgs[i] = h->pend[i0 + i].m;
+        h->batch = http_msg_concat(msgs, n);
+        free(msgs);
+        if (!h->batch)
+            return NULL;
     }
-    for (c = h->live; c; c = next) {
-        int rc = 0;
-        next = c->live_next;
+    h->batch_from = from;
+    h->batch_to = to;
+    h->owner->st.batches++;
+    return h->batch;
+}
+
+/* Everything gathered past c's position, as one message. */
+static void client_send_pending(stream_hub *h, client *c)
+{
+    uint64_t newest = h->pend[h->npend - 1].seq;
+    http_msg *m;
+    int rc;
+    if (c->last >= newest)
+        return;
+    /* The join replayed up to flushed_seq, so c->last >= flushed_seq: pend holds the rest. */
+    m = hub_batch(h, (size_t)(c->last - h->flushed_seq));
+    rc = m ? http_stream_push(c->hs, m) : SB_ENOMEM;
+    if (rc == 0) {
+        h->owner->st.pushes += newest - c->last;
+        c->last = newest;
+        return;
+    }
+    client_push_failed(c, rc);
+    live_unlink(c);
+}
+
+/* End of a pass over the live list: drops the events every live client has; true when none is
+ * left (the hub is idle). */
+static bool hub_trim(stream_hub *h)
+{
+    uint64_t min = h->npend ? h->pend[h->npend - 1].seq : h->flushed_seq;
+    size_t k, i;
+    for (client *c = h->live; c; c = c->live_next)
+        if (!c->failed && !c->closed && c->last < min)
+            min = c->last;
+    if (min < h->flushed_seq) /* cannot happen: a client joins at flushed_seq or later */
+        min = h->flushed_seq;
+    k = (size_t)(min - h->flushed_seq);
+    for (i = 0; i < k; i++)
+        http_msg_unref(h->pend[i].m);
+    if (k && h->npend > k)
+        memmove(h->pend, h->pend + k, (h->npend - k) * sizeof *h->pend);
+    h->npend -= k;
+    h->flushed_seq = min;
+    return h->npend == 0;
+}
+
+/* Hands the gathered events to at most budget live clients, going on from where the last slice
+ * stopped (a rolling sweep: a client gets everything up to the newest event when its turn comes,
+ * so an event that arrives mid-sweep reaches the rest of this pass and the start of the next).
+ * Returns the clients visited; *done when the hub has nothing left to send. */
+static size_t hub_sweep(stream_hub *h, size_t budget, bool *done)
+{
+    size_t visited = 0;
+    *done = false;
+    if (!h->npend) {
+        *done = true;
+        return 0;
+    }
+    if (!h->sweeping) {
+        h->sweeping = true;
+        h->cursor = h->live;
+    }
+    while (h->cursor && visited < budget) {
+        client *c = h->cursor;
+        h->cursor = c->live_next;
+        visited++;
         if (c->failed || c->closed) {
             live_unlink(c);
             continue;
         }
-        if (c->last + 1 == first && batch) {
-            rc = http_stream_push(c->hs, batch);
-            if (rc == 0) {
-                s->st.pushes += n;
-                c->last = last;
-            }
-        } else {
-            for (i = 0; i < n && rc == 0; i++) {
-                if (h->pend[i].seq <= c->last)
-                    continue;
-                rc = http_stream_push(c->hs, h->pend[i].m);
-                s->st.pushes++;
-                if (rc == 0)
-                    c->last = h->pend[i].seq;
-            }
-        }
-        if (rc) {
-            client_push_failed(c, rc);
-            live_unlink(c);
-        }
+        client_send_pending(h, c);
     }
-    http_msg_unref(batch);
-    hub_drop_pend(h);
-    h->flushed_seq = last;
+    if (!h->cursor) { /* a pass ended */
+        h->sweeping = false;
+        *done = hub_trim(h);
+    }
+    return visited;
 }
 
-static void flush_hubs(streams *s)
+static void flush_stop(streams *s)
 {
-    while (s->dirty) {
-        stream_hub *h = s->dirty;
-        s->dirty = h->dirty_next;
-        h->dirty_next = NULL;
-        h->is_dirty = false;
-        hub_flush(h);
-    }
     s->flush_armed = false;
     uv_prepare_stop(&s->flush_prepare);
     uv_check_stop(&s->flush_check);
     uv_timer_stop(&s->flush_timer);
+    uv_idle_stop(&s->flush_idle);
+}
+
+static void on_flush_idle(uv_idle_t *i);
+
+/* One slice over the dirty hubs (budget clients in all); unlimited when budget is 0. Keeps the
+ * loop turning (idle handle) while work remains. */
+static void flush_hubs(streams *s, size_t budget)
+{
+    stream_hub **pp = &s->dirty;
+    size_t left = budget ? budget : SIZE_MAX;
+    for (;;) {
+        while (*pp && left) {
+            stream_hub *h = *pp;
+            bool done;
+            left -= hub_sweep(h, left, &done);
+            if (done) {
+                *pp = h->dirty_next;
+                h->dirty_next = NULL;
+                h->is_dirty = false;
+                http_msg_unref(h->batch);
+                h->batch = NULL;
+            } else {
+                pp = &h->dirty_next;
+            }
+        }
+        if (budget || !s->dirty)
+            break;
+        pp = &s->dirty; /* unlimited (stopping): until every hub is done */
+    }
+    /* Round robin: the hubs served in this slice go to the back, the next slice starts with the
+     * first one not served. */
+    if (*pp && pp != &s->dirty) {
+        stream_hub *rest = *pp, *t = rest;
+        *pp = NULL;
+        while (t->dirty_next)
+            t = t->dirty_next;
+        t->dirty_next = s->dirty;
+        s->dirty = rest;
+    }
+    if (!s->dirty) {
+        flush_stop(s);
+    } else if (s->flush_open) {
+        uv_prepare_stop(&s->flush_prepare);
+        uv_check_stop(&s->flush_check);
+        uv_idle_start(&s->flush_idle, on_flush_idle);
+    }
+}
+
+static void on_flush_idle(uv_idle_t *i)
+{
+    flush_hubs(i->data, SWEEP_SLICE);
 }
 
 static void on_flush_timer(uv_timer_t *t)
 {
-    flush_hubs(t->data);
+    flush_hubs(t->data, SWEEP_SLICE);
 }
 
 static void on_flush_prepare(uv_prepare_t *p)
 {
-    flush_hubs(p->data);
+    flush_hubs(p->data, SWEEP_SLICE);
 }
 
 static void on_flush_check(uv_check_t *c)
 {
-    flush_hubs(c->data);
+    flush_hubs(c->data, SWEEP_SLICE);
 }
-
-#define HUB_PEND_MAX 1024 /* gathered events past which a hub flushes at once */
 
 static void hub_entry(void *ud, const bus_entry *e)
 {
     stream_hub *h = ud;
     streams *s = h->owner;
     http_msg *m;
-    if (h->npend == HUB_PEND_MAX)
-        hub_flush(h);
     if (h->npend == h->pend_cap) {
         size_t cap = h->pend_cap ? h->pend_cap * 2 : 64;
         struct stream_pend *np = realloc(h->pend, cap * sizeof *np);
@@ -349,7 +438,9 @@ static void hub_entry(void *ud, const bus_entry *e)
         h->dirty_next = s->dirty;
         s->dirty = h;
     }
-    if (!s->flush_armed && s->flush_open) {
+    if (!s->flush_open) {
+        flush_hubs(s, 0); /* no loop handles (stopping): deliver now */
+    } else if (!s->flush_armed) {
         s->flush_armed = true;
         if (s->cfg.live_flush_ms) {
             uv_timer_start(&s->flush_timer, on_flush_timer, s->cfg.live_flush_ms, 0);
@@ -357,19 +448,17 @@ static void hub_entry(void *ud, const bus_entry *e)
             uv_prepare_start(&s->flush_prepare, on_flush_prepare);
             uv_check_start(&s->flush_check, on_flush_check);
         }
-    } else if (!s->flush_open) {
-        hub_flush(h); /* no loop handles (stopping): deliver now */
     }
     return;
 nomem:
     /* Out of memory: every live client is cut (they resume from their last seq). */
-    hub_flush(h);
     for (client *c = h->live, *next; c; c = next) {
         next = c->live_next;
         http_stream_close(c->hs, 1011, "out of memory");
         c->failed = true;
         live_unlink(c);
     }
+    hub_trim(h);
 }
 
 /* Events after c->last up to the hub's flushed_seq, pushed one by one (a joining client). */
@@ -431,6 +520,10 @@ void stream_hub_live_release(stream_hub *h)
     bus_unsubscribe(h->live_sub);
     h->live_sub = NULL;
     hub_drop_pend(h);
+    http_msg_unref(h->batch);
+    h->batch = NULL;
+    h->cursor = NULL;
+    h->sweeping = false;
     free(h->pend);
     h->pend = NULL;
     h->pend_cap = 0;
@@ -567,7 +660,8 @@ static void client_on_close(http_stream *hs, int reason, void *ud)
     c->closed = true;
     live_unlink(c);
     if (!c->hub->live && c->hub->live_sub) { /* nobody follows live: the hub stops listening */
-        hub_flush(c->hub);
+        hub_trim(c->hub);                    /* no live client: drops everything gathered */
+        c->hub->sweeping = false;
         bus_unsubscribe(c->hub->live_sub);
         c->hub->live_sub = NULL;
     }
@@ -872,6 +966,9 @@ int streams_new(const streams_config *cfg, streams **out)
     uv_prepare_init(cfg->loop, &s->flush_prepare);
     uv_check_init(cfg->loop, &s->flush_check);
     uv_timer_init(cfg->loop, &s->flush_timer);
+    uv_idle_init(cfg->loop, &s->flush_idle);
+    s->flush_idle.data = s;
+    uv_unref((uv_handle_t *)&s->flush_idle);
     s->flush_open = true;
     s->flush_prepare.data = s;
     s->flush_check.data = s;
@@ -910,11 +1007,12 @@ void streams_stop(streams *s)
         uv_close((uv_handle_t *)&s->sweep, on_sweep_closed);
     }
     if (s && s->flush_open) {
-        flush_hubs(s);
         s->flush_open = false;
+        flush_hubs(s, 0);
         uv_close((uv_handle_t *)&s->flush_prepare, on_sweep_closed);
         uv_close((uv_handle_t *)&s->flush_check, on_sweep_closed);
         uv_close((uv_handle_t *)&s->flush_timer, on_sweep_closed);
+        uv_close((uv_handle_t *)&s->flush_idle, on_sweep_closed);
     }
 }
 

@@ -35,6 +35,10 @@ typedef struct stream_hub {
     uint64_t flushed_seq;     /* last seq handed to the live clients */
     struct stream_pend *pend; /* events since then */
     size_t npend, pend_cap;
+    struct client *cursor; /* next client of the current sweep pass */
+    bool sweeping;         /* a pass over the live list is under way */
+    http_msg *batch;       /* the last batch built, pend seqs batch_from..batch_to */
+    uint64_t batch_from, batch_to;
     struct stream_hub *dirty_next; /* on streams.dirty while npend > 0 */
     bool is_dirty;
 } stream_hub;
@@ -57,6 +61,7 @@ struct streams {
     uv_prepare_t flush_prepare; /* hub flushes: events published by timers, before the poll */
     uv_check_t flush_check;     /* ... and by I/O callbacks (AMI reads), after it */
     uv_timer_t flush_timer;     /* or, with live_flush_ms, after that delay */
+    uv_idle_t flush_idle;       /* keeps the loop turning while a sweep is cut in slices */
     bool flush_open, flush_armed;
     stream_hub *dirty; /* hubs with gathered events */
 };
