@@ -396,22 +396,22 @@ static void flush_hubs(streams *s, size_t budget)
 
 static void on_flush_idle(uv_idle_t *i)
 {
-    flush_hubs(i->data, SWEEP_SLICE);
+    flush_hubs(i->data, ((streams *)i->data)->cfg.live_slice_clients);
 }
 
 static void on_flush_timer(uv_timer_t *t)
 {
-    flush_hubs(t->data, SWEEP_SLICE);
+    flush_hubs(t->data, ((streams *)t->data)->cfg.live_slice_clients);
 }
 
 static void on_flush_prepare(uv_prepare_t *p)
 {
-    flush_hubs(p->data, SWEEP_SLICE);
+    flush_hubs(p->data, ((streams *)p->data)->cfg.live_slice_clients);
 }
 
 static void on_flush_check(uv_check_t *c)
 {
-    flush_hubs(c->data, SWEEP_SLICE);
+    flush_hubs(c->data, ((streams *)c->data)->cfg.live_slice_clients);
 }
 
 static void hub_entry(void *ud, const bus_entry *e)
@@ -944,6 +944,8 @@ int streams_new(const streams_config *cfg, streams **out)
         s->cfg.poll_max_events = 1000;
     if (!s->cfg.catchup_chunk_bytes)
         s->cfg.catchup_chunk_bytes = 64 * 1024;
+    if (!s->cfg.live_slice_clients)
+        s->cfg.live_slice_clients = SWEEP_SLICE;
     if (!s->cfg.max_tokens)
         s->cfg.max_tokens = 100000;
     if (cfg->base_url) {

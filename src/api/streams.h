@@ -60,6 +60,8 @@ typedef struct streams_config {
     uint32_t live_flush_ms;       /* 0: live events leave at the end of the loop iteration that
                                      published them; N: gathered N ms, then one write per client
                                      (fewer writes when thousands follow a busy stream) */
+    size_t live_slice_clients;    /* live clients written per loop iteration (the rest in the
+                                     next ones); default 512 */
     const char *base_url;         /* prefix of the URLs in a subscription answer ("http://h:8080");
                                      NULL = relative URLs ("/v1/..."); copied */
     /* Clock in ms since the UNIX epoch for token expiry and event times; NULL = CLOCK_REALTIME. */

@@ -1,7 +1,7 @@
 /* test_streams_fanout.c: the live fan-out of a hub (decision 0015): the events gathered during
  * one flush leave as ONE shared message per client, in order, with live_flush_ms and without;
  * a client that joins while events are gathered, and one that resumes, see no gap and no
- * duplicate. Everything runs on one loop (test_streams_harness.h).
+ * duplicate; the sweep cut in slices. Everything runs on one loop (test_streams_harness.h).
  */
 #include "test_streams_harness.h"
 
@@ -92,11 +92,61 @@ static void test_live_batch_with_flush_interval(void **state)
     run_batches(30);
 }
 
+/* Slices of 2 clients: a pass over 6 clients takes three loop iterations, events published
+ * between slices join the pass under way, and a client leaving mid-pass breaks nothing. */
+static void test_live_sweep_in_slices(void **state)
+{
+    sh h;
+    streams_stats st0, st;
+    (void)state;
+    sh_start(&h, &(sh_opts){.live_slice = 2});
+    char *tok = sh_subscribe(&h, "/v1/agents/700/subscriptions", "sup-tok", NULL, 201);
+    hc *c[6];
+    for (int i = 0; i < 6; i++)
+        c[i] = sh_sse(&h, "700", tok, NULL);
+    SH_RUN_FOR(&h, 100);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(c[i]->nev, 1); /* the snapshot */
+    long long first = hc_seq(&c[0]->ev[0]) + 1;
+    streams_get_stats(h.st, &st0);
+
+    publish(&h, "700", 20);
+    uv_run(&h.loop, UV_RUN_NOWAIT); /* one iteration: one slice (2 clients) is served */
+    streams_get_stats(h.st, &st);
+    assert_int_equal(st.pushes - st0.pushes, 2 * 20);
+    assert_int_equal(st.batches - st0.batches, 1);
+    publish(&h, "700", 5);          /* joins the pass under way */
+    hc_free(c[5]);                  /* leaves while the pass is under way */
+    c[5] = NULL;
+    SH_RUN_UNTIL(&h,
+                 c[0]->nev == 26 && c[1]->nev == 26 && c[2]->nev == 26 && c[3]->nev == 26 &&
+                     c[4]->nev == 26,
+                 3000);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(c[i]->nev, 26);
+        assert_contiguous(c[i], 1, first);
+    }
+    streams_get_stats(h.st, &st);
+    /* 5 or 6 clients times 25 events, in at least two batches (the first pass started before
+     * the last 5 events existed), and at most one per client turn. */
+    assert_true(st.pushes - st0.pushes >= 5 * 25 && st.pushes - st0.pushes <= 6 * 25);
+    assert_true(st.batches - st0.batches >= 2 && st.batches - st0.batches <= 12);
+    assert_int_equal(st.overflows, 0);
+    SH_RUN_FOR(&h, 50);
+    streams_get_stats(h.st, &st);
+    assert_int_equal(st.clients, 5);
+    for (int i = 0; i < 5; i++)
+        hc_free(c[i]);
+    free(tok);
+    sh_stop(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_live_batch_per_iteration),
         cmocka_unit_test(test_live_batch_with_flush_interval),
+        cmocka_unit_test(test_live_sweep_in_slices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

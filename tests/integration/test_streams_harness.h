@@ -52,6 +52,7 @@ typedef struct sh_opts {
     uint32_t ws_resume_wait_ms;
     size_t max_tokens;
     uint32_t live_flush_ms; /* 0 -> streams default (end of the loop iteration) */
+    size_t live_slice;      /* 0 -> streams default */
 } sh_opts;
 
 typedef struct sh {
@@ -195,6 +196,7 @@ static void sh_start(sh *h, const sh_opts *o)
                          .catchup_chunk_bytes = o->stream_max_queued / 2,
                          .max_tokens = o->max_tokens,
                          .live_flush_ms = o->live_flush_ms,
+                         .live_slice_clients = o->live_slice,
                          .base_url = "http://127.0.0.1:1",
                          .now_ms = sh_clock,
                          .clock_ud = h};
