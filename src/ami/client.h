@@ -20,23 +20,25 @@ typedef struct ami_client ami_client;
 
 typedef enum ami_client_state {
     AMI_STATE_STOPPED,
-    AMI_STATE_CONNECTING,  /* TCP connect in progress, or waiting to retry */
-    AMI_STATE_LOGGING_IN,  /* banner read, login (and filters) under way */
-    AMI_STATE_READY,       /* logged in: events flow, actions may be sent */
+    AMI_STATE_CONNECTING, /* TCP connect in progress, or waiting to retry */
+    AMI_STATE_LOGGING_IN, /* banner read, login (and filters) under way */
+    AMI_STATE_READY,      /* logged in: events flow, actions may be sent */
 } ami_client_state;
 
 typedef struct ami_client_config {
-    const char *name;        /* the PBX name events are tagged with (default: host) */
-    const char *host;        /* address to connect to (numeric IPv4/IPv6 or a host name) */
-    int port;                /* default 5038 */
+    const char *name; /* the PBX name events are tagged with (default: host) */
+    const char *host; /* address to connect to (numeric IPv4/IPv6 or a host name) */
+    int port;         /* default 5038 */
     const char *username;
-    const char *secret;      /* never logged */
-    bool md5;                /* log in through Challenge + MD5 key instead of a plain secret */
-    const char *events;      /* Login Events: value: "on", "off" or a class list; default "on" */
-    const char *const *filters; /* Filter action expressions sent after login (e.g. "Event: Hangup") */
+    const char *secret; /* never logged */
+    bool md5;           /* log in through Challenge + MD5 key instead of a plain secret */
+    const char *events; /* Login Events: value: "on", "off" or a class list; default "on" */
+    const char *const
+        *filters; /* Filter action expressions sent after login (e.g. "Event: Hangup") */
     size_t nfilters;
-    uint32_t ping_interval_ms;   /* send Ping after this long without traffic; default 10000 */
-    uint32_t stall_timeout_ms;   /* drop the connection when nothing arrives this long; default 30000 */
+    uint32_t ping_interval_ms; /* send Ping after this long without traffic; default 10000 */
+    uint32_t
+        stall_timeout_ms; /* drop the connection when nothing arrives this long; default 30000 */
     uint32_t connect_timeout_ms; /* bounds connect + banner + login + filters; default 5000 */
     uint32_t action_timeout_ms;  /* default per action; default 10000 */
     uint32_t reconnect_min_ms;   /* first back-off delay; default 500 */
@@ -46,16 +48,17 @@ typedef struct ami_client_config {
 
 /* How an action ended, handed to its completion callback. */
 typedef struct ami_result {
-    int status;                  /* 0 = Response: Success (and, for lists, Complete; for
-                                    Originate, OriginateResponse with Response: Success); or
-                                    SB_EFAILED (Response: Error, a cancelled list, an
-                                    OriginateResponse Failure), SB_EDENIED (permission denied),
-                                    SB_ETOOBIG (list longer than the item cap),
-                                    SB_ETIMEDOUT, SB_EDISCONN, SB_ECANCELED */
-    const ami_packet *response;  /* the Response packet, or NULL (timeout, disconnect) */
+    int status;                     /* 0 = Response: Success (and, for lists, Complete; for
+                                       Originate, OriginateResponse with Response: Success); or
+                                       SB_EFAILED (Response: Error, a cancelled list, an
+                                       OriginateResponse Failure), SB_EDENIED (permission denied),
+                                       SB_ETOOBIG (list longer than the item cap),
+                                       SB_ETIMEDOUT, SB_EDISCONN, SB_ECANCELED */
+    const ami_packet *response;     /* the Response packet, or NULL (timeout, disconnect) */
     const ami_packet *const *items; /* list actions: every list event except the Complete one */
     size_t nitems;
-    const ami_packet *complete;  /* list actions: the ...Complete event; Originate: OriginateResponse */
+    const ami_packet
+        *complete; /* list actions: the ...Complete event; Originate: OriginateResponse */
 } ami_result;
 
 /* Everything in ami_result is borrowed for the duration of the callback. */
@@ -87,8 +90,8 @@ typedef enum ami_action_kind {
 
 /* Creates a client (not yet connecting). cfg and the strings it points to are copied.
  * Returns 0 and *out (free with ami_client_free()), or SB_EINVAL / SB_ENOMEM. */
-int ami_client_new(uv_loop_t *loop, const ami_client_config *cfg,
-                   const ami_client_callbacks *cbs, ami_client **out);
+int ami_client_new(uv_loop_t *loop, const ami_client_config *cfg, const ami_client_callbacks *cbs,
+                   ami_client **out);
 /* Starts connecting (and reconnecting until stopped). */
 int ami_client_start(ami_client *c);
 /* Closes the connection and stops retrying; pending actions complete with SB_ECANCELED (from
@@ -116,7 +119,7 @@ const char *ami_client_ami_version(const ami_client *c);
 
 typedef struct ami_client_stats {
     uint64_t events, actions_sent, actions_failed, reconnects, logins_failed, stalls;
-    uint64_t pending;           /* actions awaiting an answer now */
+    uint64_t pending; /* actions awaiting an answer now */
     ami_codec_stats codec;
 } ami_client_stats;
 void ami_client_get_stats(const ami_client *c, ami_client_stats *out);

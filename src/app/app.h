@@ -74,8 +74,8 @@ struct sb_app {
     http_router *router;
     http_server *http;
     api *api;
-    struct streams *streams; /* event streams (src/api/streams.h), the "streams" subsystem */
-    app_http *http_state; /* the rest of the http subsystem (static files, config) */
+    struct streams *streams;       /* event streams (src/api/streams.h), the "streams" subsystem */
+    app_http *http_state;          /* the rest of the http subsystem (static files, config) */
     struct app_delivery *delivery; /* outbox + sinks (src/app/delivery.h), "delivery" */
     const sb_subsystem *table;
     size_t ntable;

@@ -37,9 +37,8 @@ static const struct {
     const char *kind;
     bool named;
 } kept_sections[] = {
-    {"http", false}, {"agi", false},     {"store", false},
-    {"sink", true},  {"hubspot", false}, {"dialer", false},
-    {"streams", false},
+    {"http", false},    {"agi", false},    {"store", false},   {"sink", true},
+    {"hubspot", false}, {"dialer", false}, {"streams", false},
 };
 
 static const char *const event_classes[] = {

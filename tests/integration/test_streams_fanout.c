@@ -115,8 +115,8 @@ static void test_live_sweep_in_slices(void **state)
     streams_get_stats(h.st, &st);
     assert_int_equal(st.pushes - st0.pushes, 2 * 20);
     assert_int_equal(st.batches - st0.batches, 1);
-    publish(&h, "700", 5);          /* joins the pass under way */
-    hc_free(c[5]);                  /* leaves while the pass is under way */
+    publish(&h, "700", 5); /* joins the pass under way */
+    hc_free(c[5]);         /* leaves while the pass is under way */
     c[5] = NULL;
     SH_RUN_UNTIL(&h,
                  c[0]->nev == 26 && c[1]->nev == 26 && c[2]->nev == 26 && c[3]->nev == 26 &&
