@@ -39,6 +39,26 @@ int pbxsim_command(pbxsim *sim, const char *line)
         pbxsim_play_opts o = {.vars = vars};
         return pbxsim_play(sim, w[1], &o);
     }
+    if (strcmp(w[0], "load") == 0 && n == 5 && strncmp(w[4], "AGENTS=", 7) == 0) {
+        char *end;
+        double rate = strtod(w[1], &end);
+        if (*end)
+            return SB_EINVAL;
+        double secs = strtod(w[2], &end);
+        if (*end || secs < 0)
+            return SB_EINVAL;
+        const char *r = w[4] + 7;
+        if (*r < '0' || *r > '9')
+            return SB_EINVAL;
+        unsigned long lo = strtoul(r, &end, 10);
+        if (*end != '-' || end[1] < '0' || end[1] > '9')
+            return SB_EINVAL;
+        unsigned long hi = strtoul(end + 1, &end, 10);
+        if (*end || lo > 999999999ul || hi > 999999999ul)
+            return SB_EINVAL;
+        return pbxsim_load_agents(sim, rate, (uint64_t)(secs * 1000.0), w[3], (uint32_t)lo,
+                                  (uint32_t)hi);
+    }
     if (strcmp(w[0], "load") == 0 && n == 4) {
         char *end;
         double rate = strtod(w[1], &end);

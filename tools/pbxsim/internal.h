@@ -229,6 +229,8 @@ typedef struct sim_load {
     uint64_t end_ms;
     uint64_t started_ms;
     uint64_t calls;
+    uint32_t agent_lo; /* AGENTS=LO-HI: call k sets AGENT=LO+k%n, AGENT2=LO+(k+1)%n; */
+    uint32_t agent_n;  /* agent_n 0 = no range */
 } sim_load;
 
 struct pbxsim {

@@ -36,6 +36,7 @@ static void usage(FILE *f)
             "on stdin, one per line:\n"
             "  play NAME [VAR=value ...]   start one scenario instance\n"
             "  load RATE SECONDS NAME      RATE calls per second for SECONDS\n"
+            "  load RATE SECONDS NAME AGENTS=LO-HI   the same, calls spread over agents LO..HI\n"
             "  stream COUNT                send COUNT pre-rendered events to every session\n"
             "  fault drop | fault stall MS | fault garbage | fault restart\n"
             "  stats | quit\n"

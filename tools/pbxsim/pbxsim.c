@@ -711,7 +711,16 @@ static void load_tick(uv_timer_t *t)
     if (now >= ld->end_ms)
         due = (uint64_t)((double)(ld->end_ms - ld->started_ms) * ld->rate / 1000.0);
     while (ld->calls < due) {
-        if (pbxsim_play(sim, ld->scenario, NULL) < 0)
+        char agent[24], agent2[24];
+        const char *vars[3] = {agent, agent2, NULL};
+        pbxsim_play_opts o = {.vars = vars};
+        if (ld->agent_n) {
+            snprintf(agent, sizeof agent, "AGENT=%llu",
+                     (unsigned long long)ld->agent_lo + ld->calls % ld->agent_n);
+            snprintf(agent2, sizeof agent2, "AGENT2=%llu",
+                     (unsigned long long)ld->agent_lo + (ld->calls + 1) % ld->agent_n);
+        }
+        if (pbxsim_play(sim, ld->scenario, ld->agent_n ? &o : NULL) < 0)
             break;
         ld->calls++;
     }
@@ -737,6 +746,8 @@ int pbxsim_load(pbxsim *sim, double calls_per_second, uint64_t duration_ms, cons
     sim->load.started_ms = sim_now_ms(sim);
     sim->load.end_ms = sim->load.started_ms + duration_ms;
     sim->load.calls = 0;
+    sim->load.agent_lo = 0;
+    sim->load.agent_n = 0;
     sim->load.active = true;
     uint64_t period = (uint64_t)(1000.0 / calls_per_second);
     if (period < 1)
@@ -744,6 +755,19 @@ int pbxsim_load(pbxsim *sim, double calls_per_second, uint64_t duration_ms, cons
     if (period > 100)
         period = 100;
     uv_timer_start(&sim->load.timer, load_tick, 0, period);
+    return 0;
+}
+
+int pbxsim_load_agents(pbxsim *sim, double calls_per_second, uint64_t duration_ms, const char *name,
+                       uint32_t agent_lo, uint32_t agent_hi)
+{
+    if (agent_hi < agent_lo || agent_hi > 999999999u)
+        return SB_EINVAL;
+    int rc = pbxsim_load(sim, calls_per_second, duration_ms, name);
+    if (rc < 0)
+        return rc;
+    sim->load.agent_lo = agent_lo;
+    sim->load.agent_n = agent_hi - agent_lo + 1;
     return 0;
 }
 

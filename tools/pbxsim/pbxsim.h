@@ -83,6 +83,13 @@ extern const char *const pbxsim_scenarios[];
 /* Load mode: starts calls_per_second instances of scenario NAME per second for duration_ms.
  * A new call replaces a running load. Returns 0, SB_EINVAL, SB_ENOTFOUND. */
 int pbxsim_load(pbxsim *sim, double calls_per_second, uint64_t duration_ms, const char *name);
+/* Load mode spreading the calls over the agents agent_lo..agent_hi (inclusive): the k-th call
+ * (from 0) is played with AGENT=agent_lo+k%n and AGENT2=agent_lo+(k+1)%n (n = hi-lo+1; with
+ * n == 1 both are agent_lo), for scenarios that name their agents by those variables
+ * (queue-call-agent.scn). Control command: `load RATE SECONDS NAME AGENTS=LO-HI`.
+ * Returns 0, SB_EINVAL (also hi < lo or hi > 999999999), SB_ENOTFOUND. */
+int pbxsim_load_agents(pbxsim *sim, double calls_per_second, uint64_t duration_ms, const char *name,
+                       uint32_t agent_lo, uint32_t agent_hi);
 
 /* Raw streaming mode for benchmarks: sends count events of the fixture mix (pre-rendered once,
  * written in large chunks, respecting write backpressure) to every logged-in session, as fast as
@@ -106,7 +113,7 @@ int pbxsim_inject(pbxsim *sim, pbxsim_fault fault, uint64_t ms);
 int pbxsim_inject_peer(pbxsim *sim, pbxsim_fault fault, uint64_t ms, int peer_port);
 
 /* Runs one control command, the same language as the `pbxsim` program's stdin:
- *   play NAME [VAR=value ...] | load RATE SECONDS NAME | stream COUNT | fault drop |
+ *   play NAME [VAR=value ...] | load RATE SECONDS NAME [AGENTS=LO-HI] | stream COUNT | fault drop |
  *   fault stall MS | fault garbage | fault restart
  * Returns 0, SB_EINVAL (unknown command or bad argument) or the error of the call it maps to. */
 int pbxsim_command(pbxsim *sim, const char *line);
