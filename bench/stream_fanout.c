@@ -17,8 +17,14 @@
  * thread, which keeps the receiving side cheap.
  *
  * Usage: bench_stream_fanout [-n 1000,10000] [-r 200] [-s SECONDS] [-w WARMUP] [-f FLUSH_MS]
- *                            [-c SCENARIO] [-a]   (-a: agent streams 501/502/503 instead of the
- *                                                  supervisor stream)
+ *                            [-c SCENARIO] [-a | -A]
+ *   -a: agent streams 501/502/503 instead of the supervisor stream (each carries ~45% of all
+ *       the traffic: every recorded call rings 501/502);
+ *   -A: one agent per subscriber, the realistic case: subscriber i opens agent (10000 + i)'s
+ *       stream and the load is `load RATE S queue-call-agent AGENTS=10000-(10000+N-1)`, so the
+ *       calls are spread over exactly those agents (call k answered by 10000 + k%N, also ringing
+ *       the next one; docs/pbxsim.md). The baseline round (N = 1) therefore sends every call to
+ *       its one agent. "stream events/s" is then the busiest sampled agent stream's seq rate.
  */
 #define _GNU_SOURCE /* memmem, timegm */
 
@@ -408,7 +414,10 @@ typedef struct bench_opts {
     uint32_t flush_ms;
     const char *scenario;
     bool agents;
+    bool own_agents; /* -A */
 } bench_opts;
+
+enum { OWN_AGENT_BASE = 10000 };
 
 static void close_client(client *c, int ep)
 {
@@ -518,7 +527,7 @@ static void *sampler_main(void *arg)
         int k = epoll_wait(sp->ep, evs, 256, 10);
         for (int e = 0; e < k; e++) {
             int i = (int)evs[e].data.u32;
-            on_ready(sp->cl, i, evs[e].events, sp->ep, sp->req[i % 3], buf, bufsize, &sp->rs);
+            on_ready(sp->cl, i, evs[e].events, sp->ep, sp->req[i], buf, bufsize, &sp->rs);
         }
         atomic_store(&sp->max_seq, sp->rs.max_seq);
     }
@@ -566,7 +575,11 @@ static int run_round(unsigned n, const bench_opts *o, result *res)
     round_stats rs = {.lat = malloc(MAX_LAT * sizeof(uint32_t))};
     struct epoll_event evs[1024];
     char req[3][160];
-    const char *req_p[3] = {req[0], req[1], req[2]};
+    /* Client i's request: one of req[] (i % 3), or its own agent's with -A. */
+    char **reqv = calloc(n, sizeof *reqv);
+    char *own = o->own_agents ? calloc(n, 128) : NULL;
+    if (!reqv || (o->own_agents && !own))
+        return -1;
     static const char *const agents[3] = {"501", "502", "503"};
     for (int a = 0; a < 3; a++) {
         if (o->agents)
@@ -577,6 +590,16 @@ static int run_round(unsigned n, const bench_opts *o, result *res)
         else
             snprintf(req[a], sizeof req[a],
                      "GET /v1/stream HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer bench\r\n\r\n");
+    }
+    for (unsigned i = 0; i < n; i++) {
+        reqv[i] = req[i % 3];
+        if (own) {
+            reqv[i] = own + (size_t)i * 128;
+            snprintf(reqv[i], 128,
+                     "GET /v1/agents/%u/stream HTTP/1.1\r\nHost: b\r\n"
+                     "Authorization: Bearer bench\r\n\r\n",
+                     OWN_AGENT_BASE + i);
+        }
     }
     unsigned step = n > MAX_SAMPLED ? n / MAX_SAMPLED : 1;
     for (unsigned i = 0; i < n; i++) {
@@ -602,7 +625,7 @@ static int run_round(unsigned n, const bench_opts *o, result *res)
         for (int e = 0; e < k; e++) {
             int i = (int)evs[e].data.u32;
             cstate before = cl[i].st;
-            int r = on_ready(cl, i, evs[e].events, ep, req[i % 3], buf, bufsize, &rs);
+            int r = on_ready(cl, i, evs[e].events, ep, reqv[i], buf, bufsize, &rs);
             if (r) {
                 up++;
                 inflight--;
@@ -618,7 +641,7 @@ static int run_round(unsigned n, const bench_opts *o, result *res)
     res->rss_idle = proc_kib(dmn, "VmRSS");
 
     /* Hand the sampled clients (all connected by now) to the sampler thread. */
-    sampler sp = {.ep = epoll_create1(0), .cl = cl, .req = (const char *const *)req_p};
+    sampler sp = {.ep = epoll_create1(0), .cl = cl, .req = (const char *const *)reqv};
     sp.rs.lat = rs.lat;
     sp.rs.max_seq = rs.max_seq;
     atomic_store(&sp.max_seq, rs.max_seq);
@@ -634,7 +657,12 @@ static int run_round(unsigned n, const bench_opts *o, result *res)
         return -1;
 
     char cmd[128];
-    snprintf(cmd, sizeof cmd, "load %d %d %s\n", o->rate, o->seconds + o->warmup + 1, o->scenario);
+    if (o->own_agents)
+        snprintf(cmd, sizeof cmd, "load %d %d %s AGENTS=%u-%u\n", o->rate,
+                 o->seconds + o->warmup + 1, o->scenario, OWN_AGENT_BASE, OWN_AGENT_BASE + n - 1);
+    else
+        snprintf(cmd, sizeof cmd, "load %d %d %s\n", o->rate, o->seconds + o->warmup + 1,
+                 o->scenario);
     write_all(cmd_fd, cmd, strlen(cmd));
     double start = mono_s(), mstart = 0, cpu0 = 0, sim0 = 0, cli0 = 0;
     uint64_t seq0 = 0;
@@ -652,7 +680,7 @@ static int run_round(unsigned n, const bench_opts *o, result *res)
         int k = epoll_wait(ep, evs, 1024, 50);
         for (int e = 0; e < k; e++) {
             int i = (int)evs[e].data.u32;
-            on_ready(cl, i, evs[e].events, ep, req[i % 3], buf, bufsize, &rs);
+            on_ready(cl, i, evs[e].events, ep, reqv[i], buf, bufsize, &rs);
         }
     }
     atomic_store(&sp.stop, true);
@@ -694,6 +722,8 @@ static int run_round(unsigned n, const bench_opts *o, result *res)
     }
     close(ep);
     free(cl);
+    free(reqv);
+    free(own);
     free(buf);
     free(rs.lat);
     return 0;
@@ -724,7 +754,7 @@ int main(int argc, char **argv)
     bench_opts o = {.rate = 200, .seconds = 5, .warmup = 2, .scenario = "queue-call-answered"};
     char nlist[256] = "1000,10000";
     int opt;
-    while ((opt = getopt(argc, argv, "n:r:s:w:f:c:ah")) != -1) {
+    while ((opt = getopt(argc, argv, "n:r:s:w:f:c:aAh")) != -1) {
         switch (opt) {
         case 'n':
             snprintf(nlist, sizeof nlist, "%s", optarg);
@@ -747,14 +777,23 @@ int main(int argc, char **argv)
         case 'a':
             o.agents = true;
             break;
+        case 'A':
+            o.own_agents = true;
+            break;
         default:
             fprintf(stderr,
                     "usage: %s [-n 1000,10000] [-r CALLS_PER_S] [-s SECONDS] [-w WARMUP] "
-                    "[-f FLUSH_MS] [-c SCENARIO] [-a]\n",
+                    "[-f FLUSH_MS] [-c SCENARIO] [-a | -A]\n",
                     argv[0]);
             return opt == 'h' ? 0 : 2;
         }
     }
+    if (o.own_agents && o.agents) {
+        fprintf(stderr, "-a and -A exclude each other\n");
+        return 2;
+    }
+    if (o.own_agents && strcmp(o.scenario, "queue-call-answered") == 0)
+        o.scenario = "queue-call-agent";
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
@@ -762,8 +801,11 @@ int main(int argc, char **argv)
     setrlimit(RLIMIT_NOFILE, &rl);
     printf("stream_fanout: %d calls/s of %s, %s stream, %d s measured after %d s warm-up, "
            "live flush %u ms, RLIMIT_NOFILE %llu\n",
-           o.rate, o.scenario, o.agents ? "agent (501/502/503)" : "supervisor", o.seconds, o.warmup,
-           o.flush_ms, (unsigned long long)rl.rlim_cur);
+           o.rate, o.scenario,
+           o.own_agents ? "own agent (one per subscriber, 10000+i)"
+           : o.agents   ? "agent (501/502/503)"
+                        : "supervisor",
+           o.seconds, o.warmup, o.flush_ms, (unsigned long long)rl.rlim_cur);
     result base;
     if (run_round(1, &o, &base) < 0) {
         fprintf(stderr, "baseline round failed\n");
