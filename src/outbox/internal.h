@@ -59,8 +59,10 @@ struct outbox_sink {
 
     ob_ent **win; /* sorted by seq: dead-letter retries first, then stream events */
     size_t n, cap;
-    size_t held;         /* finished entries kept because an earlier one is not (cursor order) */
-    size_t n_done;       /* entries in the window in state ENT_DONE (compact's fast path) */
+    size_t win_off; /* slots dropped before win: the allocation is win - win_off, cap slots long
+                     * (compact advances win instead of moving the window down every batch) */
+    size_t held;    /* finished entries kept because an earlier one is not (cursor order) */
+    size_t n_done;  /* entries in the window in state ENT_DONE (compact's fast path) */
     size_t n_dead_retry; /* dead-letter retries in the window (none: compact's fast path) */
     size_t inflight;
     size_t waiting;

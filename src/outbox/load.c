@@ -62,17 +62,31 @@ static ob_ent *ent_new(const store_event *ev)
 
 /* --- window -------------------------------------------------------------------------------- */
 
+/* Makes room for more entries after the window. Compaction only advances s->win; the window is
+ * moved back to the start of the allocation here, when the free tail is used up, and only when
+ * that frees at least half of it (otherwise the allocation doubles), so the move is amortised. */
 static int win_reserve(outbox_sink *s, size_t more)
 {
-    if (s->n + more <= s->cap)
+    if (s->win_off + s->n + more <= s->cap)
         return 0;
+    ob_ent **base = s->win - s->win_off;
+    if (s->win_off > 0 && (s->n + more) * 2 <= s->cap) {
+        memmove(base, s->win, s->n * sizeof *base);
+        s->win = base;
+        s->win_off = 0;
+        return 0;
+    }
     size_t cap = s->cap ? s->cap : 64;
-    while (cap < s->n + more)
+    while (cap < 2 * (s->n + more))
         cap *= 2;
-    ob_ent **w = realloc(s->win, cap * sizeof *w);
+    ob_ent **w = malloc(cap * sizeof *w);
     if (!w)
         return SB_ENOMEM;
+    if (s->n)
+        memcpy(w, s->win, s->n * sizeof *w);
+    free(base);
     s->win = w;
+    s->win_off = 0;
     s->cap = cap;
     return 0;
 }

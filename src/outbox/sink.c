@@ -96,7 +96,8 @@ void ob_sink_compact(outbox_sink *s)
             ob_ent_unref(e);
         }
         if (k) {
-            memmove(s->win, s->win + k, (s->n - k) * sizeof *s->win);
+            s->win += k; /* win_reserve moves the window down when it needs the room */
+            s->win_off += k;
             s->n -= k;
             s->n_done -= k;
         }
@@ -146,6 +147,8 @@ static void win_clear(outbox_sink *s)
     for (size_t i = 0; i < s->n; i++)
         ob_ent_unref(s->win[i]);
     s->n = 0;
+    s->win -= s->win_off;
+    s->win_off = 0;
     s->held = 0;
     s->n_done = 0;
     s->n_dead_retry = 0;
@@ -572,7 +575,7 @@ void ob_sink_free(outbox_sink *s)
     if (s->is_replay_pending && s->replay_cb)
         s->replay_cb(SB_ECANCELED, 0, s->replay_ud);
     win_clear(s);
-    free(s->win);
+    free(s->win); /* win_clear moved it back to the start of the allocation */
     free(s->set);
     store_close(s->rconn);
     if (s->ops->free && s->impl)
