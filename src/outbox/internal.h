@@ -9,9 +9,12 @@ enum { ENT_READY, ENT_INFLIGHT, ENT_WAITING, ENT_DONE };
 
 /* One loaded event in a sink's window (strings in data[]). Reference-counted: the window holds
  * one reference, a pending dead-letter write another. */
+struct ob_chunk;
+
 typedef struct ob_ent {
     outbox_event ev;
-    uint64_t key_hash; /* 0 for every event of a sink that is not partitioned */
+    struct ob_chunk *chunk; /* the block of a load the entry lives in; NULL: its own allocation */
+    uint64_t key_hash;      /* 0 for every event of a sink that is not partitioned */
     int state;
     int refs;
     bool is_dead_retry; /* a dead letter put back by `outbox retry`: not part of the cursor */

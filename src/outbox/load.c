@@ -7,16 +7,37 @@
 #include "core/error.h"
 #include "core/log.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SUB "outbox"
 
+/* One block of a load's stream events, so a load makes a few allocations instead of one per
+ * event. Reference-counted by its entries and, while the load fills it, by the load; like the
+ * entries' own counts it is touched by the loop thread only once the load has handed it over. */
+typedef struct ob_chunk {
+    size_t refs, used, cap;
+    max_align_t mem[];
+} ob_chunk;
+
+enum { CHUNK_BYTES = 64 * 1024 };
+
+static void chunk_unref(ob_chunk *c)
+{
+    if (c && --c->refs == 0)
+        free(c);
+}
+
 void ob_ent_unref(ob_ent *e)
 {
-    if (--e->refs == 0)
-        free(e);
+    if (--e->refs == 0) {
+        if (e->chunk)
+            chunk_unref(e->chunk);
+        else
+            free(e);
+    }
 }
 
 static uint64_t key_hash(const char *s)
@@ -29,15 +50,40 @@ static uint64_t key_hash(const char *s)
     return h;
 }
 
-/* Copies a stored event into a new entry (refs 1). Thread-safe (used by the load job). */
-static ob_ent *ent_new(const store_event *ev)
+/* Copies a stored event into a new entry (refs 1): in *chunkp's block when chunkp is given
+ * (starting a new block when it is full; *chunkp holds the caller's reference), else in its own
+ * allocation. Thread-safe (used by the load job). */
+static ob_ent *ent_new(const store_event *ev, ob_chunk **chunkp)
 {
     size_t l_id = strlen(ev->id), l_type = strlen(ev->type), l_pbx = strlen(ev->pbx);
     size_t l_key = strlen(ev->call_key);
-    ob_ent *e = malloc(sizeof *e + l_id + l_type + l_pbx + l_key + ev->payload_len + 5);
-    if (!e)
-        return NULL;
-    memset(e, 0, sizeof *e);
+    size_t sz = sizeof(ob_ent) + l_id + l_type + l_pbx + l_key + ev->payload_len + 5;
+    ob_ent *e;
+    if (chunkp) {
+        sz = (sz + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+        ob_chunk *c = *chunkp;
+        if (!c || c->cap - c->used < sz) {
+            size_t cap = sz > CHUNK_BYTES ? sz : CHUNK_BYTES;
+            ob_chunk *nc = malloc(sizeof *nc + cap);
+            if (!nc)
+                return NULL;
+            nc->refs = 1; /* the caller's */
+            nc->used = 0;
+            nc->cap = cap;
+            chunk_unref(c);
+            *chunkp = c = nc;
+        }
+        e = (ob_ent *)((char *)c->mem + c->used);
+        c->used += sz;
+        c->refs++;
+        memset(e, 0, sizeof *e);
+        e->chunk = c;
+    } else {
+        e = malloc(sz);
+        if (!e)
+            return NULL;
+        memset(e, 0, sizeof *e);
+    }
     char *p = e->data;
 #define PUT(field, src, n)                                                                         \
     do {                                                                                           \
@@ -107,6 +153,7 @@ typedef struct load_req {
     bool want_dead;
     int64_t dead_after;
     ent_list evs, dead;
+    ob_chunk *chunk; /* the block being filled (the load's reference) */
     store_attempt *atts;
     size_t an, acap;
     int err;
@@ -139,9 +186,11 @@ static void list_free(ent_list *l)
 static int load_event_cb(const store_event *ev, void *ud)
 {
     load_req *r = ud;
-    ob_ent *e = ent_new(ev);
-    if (!e || list_add(&r->evs, e)) {
-        free(e);
+    ob_ent *e = ent_new(ev, &r->chunk);
+    if (!e)
+        return SB_ENOMEM;
+    if (list_add(&r->evs, e)) {
+        ob_ent_unref(e);
         return SB_ENOMEM;
     }
     return 0;
@@ -150,7 +199,7 @@ static int load_event_cb(const store_event *ev, void *ud)
 static int load_dead_cb(const store_dead *d, void *ud)
 {
     load_req *r = ud;
-    ob_ent *e = ent_new(&d->ev);
+    ob_ent *e = ent_new(&d->ev, NULL);
     if (!e || list_add(&r->dead, e)) {
         free(e);
         return SB_ENOMEM;
@@ -292,6 +341,7 @@ static void load_after(uv_work_t *w, int status)
     }
     list_free(&r->evs);
     list_free(&r->dead);
+    chunk_unref(r->chunk);
     free(r->atts);
     free(r);
     if (s->ob->is_closing)
