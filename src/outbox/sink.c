@@ -21,6 +21,9 @@
 
 #define SUB "outbox"
 #define WINDOW_HELD_FACTOR 4
+/* At most this many batches per store read: a first read of a whole window would leave the sink
+ * idle until it is done; smaller reads overlap with the delivery of what was read before. */
+#define LOAD_BATCHES 16
 
 static void pump(outbox_sink *s);
 
@@ -405,8 +408,10 @@ static void pump_once(outbox_sink *s)
         room = 0;
     int64_t now = ob_now_ms();
     if (!s->is_loading && room >= s->cfg.batch_max && now >= s->load_not_before &&
-        (s->read_pos < committed || s->is_dead_retry_wanted))
-        ob_load_start(s, committed, room);
+        (s->read_pos < committed || s->is_dead_retry_wanted)) {
+        int most = LOAD_BATCHES * s->cfg.batch_max;
+        ob_load_start(s, committed, room < most ? room : most);
+    }
     while (s->inflight < (size_t)s->cfg.max_inflight && deliver_one(s, now))
         ;
     arm_timer(s, now);
