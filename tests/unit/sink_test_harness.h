@@ -65,6 +65,8 @@ static void on_done(outbox_delivery *d, const outbox_result *results)
     for (size_t i = 0; i < f->n; i++) {
         f->res[i] = results[i];
         snprintf(f->why[i], sizeof f->why[i], "%s", results[i].error ? results[i].error : "");
+        /* error is borrowed: keep a copy, as the outbox does (NULL stays NULL) */
+        f->res[i].error = results[i].error ? f->why[i] : NULL;
     }
 }
 

@@ -8,16 +8,13 @@
 #include "sinks/s3.h"
 
 #include "http_receiver.h"
+#define MAXEV 64
+#include "sink_test_harness.h"
 #include "sigv4_verify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static rx_server *srv;
-static uv_loop_t loop;
-static uv_timer_t guard;
-static httpc *http;
 
 static void handler(rx_server *s, const rx_request *req, rx_reply *rep, void *ud)
 {
@@ -31,52 +28,10 @@ static void handler(rx_server *s, const rx_request *req, rx_reply *rep, void *ud
         rep->status = 403;
 }
 
-static void guard_cb(uv_timer_t *t)
-{
-    (void)t;
-}
-
 static int setup(void **state)
 {
     (void)state;
-    srv = calloc(1, sizeof *srv);
-    if (!srv || uv_loop_init(&loop) != 0 || rx_start(srv, &loop, handler, NULL) != 0)
-        return -1;
-    uv_timer_init(&loop, &guard);
-    uv_timer_start(&guard, guard_cb, 5, 5);
-    http = httpc_new(&loop, NULL);
-    return http ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    httpc_free(http);
-    rx_stop(srv);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    free(srv);
-    return 0;
-}
-
-#define MAXEV 64
-typedef struct fake_delivery {
-    int calls;
-    size_t n;
-    outbox_result res[MAXEV];
-    char why[MAXEV][256];
-} fake_delivery;
-
-static void on_done(outbox_delivery *d, const outbox_result *results)
-{
-    fake_delivery *f = (fake_delivery *)d;
-    f->calls++;
-    for (size_t i = 0; i < f->n; i++) { /* error is borrowed: copy it, as the outbox does */
-        f->res[i] = results[i];
-        snprintf(f->why[i], sizeof f->why[i], "%s", results[i].error ? results[i].error : "");
-        f->res[i].error = f->why[i];
-    }
+    return sink_test_setup(handler);
 }
 
 typedef struct evset {
@@ -103,14 +58,6 @@ static void ev_add(evset *s, const char *type, const char *call_key)
                               .payload_len = strlen(s->payload[i]),
                               .attempt = 1};
     s->ptr[i] = &s->ev[i];
-}
-
-static bool run_until(const int *count, int want, uint64_t limit_ms)
-{
-    uint64_t end = uv_hrtime() + limit_ms * 1000000ull;
-    while (*count < want && uv_hrtime() < end)
-        uv_run(&loop, UV_RUN_ONCE);
-    return *count >= want;
 }
 
 static sink_s3 *make(const char *bucket, size_t max_bytes, uint32_t interval_ms)
