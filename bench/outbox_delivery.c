@@ -312,6 +312,8 @@ static double run_outbox(receiver *rcv, const char *db, int total, int batch, in
             got = atomic_load(&rcv->events) - start;
     }
     double dt = now_s() - t0;
+    if (getenv("SB_BENCH_ONLY")) /* CLOCK_MONOTONIC: perf record -k CLOCK_MONOTONIC, --time */
+        fprintf(stderr, "timed phase: %.6f,%.6f\n", t0, t0 + dt);
     if (f.errors || got < total)
         fprintf(stderr, "outbox: %d append errors, %ld of %d events received\n", f.errors, got,
                 total);
@@ -366,10 +368,16 @@ int main(int argc, char **argv)
            "%s; median of %d runs\n",
            total, batch, inflight, ext_url ? ext_url : "in-process (own thread)", REPS);
     double base_v[REPS], e2e_v[REPS], dlv_v[REPS];
+    /* SB_BENCH_ONLY=baseline|e2e|delivery runs one phase (for a profiler); the others print 0. */
+    const char *only = getenv("SB_BENCH_ONLY");
     for (int i = 0; i < REPS; i++) {
-        base_v[i] = run_baseline(&rcv, total, batch, inflight);
-        e2e_v[i] = run_outbox(&rcv, db, total, batch, inflight, false);
-        dlv_v[i] = run_outbox(&rcv, db, total, batch, inflight, true);
+        base_v[i] = e2e_v[i] = dlv_v[i] = 0;
+        if (!only || !strcmp(only, "baseline"))
+            base_v[i] = run_baseline(&rcv, total, batch, inflight);
+        if (!only || !strcmp(only, "e2e"))
+            e2e_v[i] = run_outbox(&rcv, db, total, batch, inflight, false);
+        if (!only || !strcmp(only, "delivery"))
+            dlv_v[i] = run_outbox(&rcv, db, total, batch, inflight, true);
     }
     double base = median(base_v), e2e = median(e2e_v), dlv = median(dlv_v);
     printf("baseline    plain client -> receiver (no store, no signature)      : %9.0f events/s\n",
