@@ -46,6 +46,16 @@ typedef struct store_backend {
     int (*route_file_insert)(store_conn *c, const char *text, size_t len, const char *source,
                              int64_t now_ms, int64_t *version);
     int (*route_file_newest)(store_conn *c, char **text, size_t *len, int64_t *version);
+    int (*request_add)(store_conn *c, store_request_op op, const char *sink, int64_t from_ms,
+                       int64_t now_ms, int64_t deadline_ms, int64_t *id);
+    int (*request_get)(store_conn *c, int64_t id, store_request_cb cb, void *ud);
+    int (*requests_queued)(store_conn *c, int limit, store_request_cb cb, void *ud);
+    int (*request_start)(store_conn *c, int64_t id, int64_t now_ms);
+    int (*request_finish)(store_conn *c, int64_t id, int status, int64_t result, const char *error,
+                          int64_t now_ms);
+    int (*request_cancel)(store_conn *c, int64_t id, int64_t now_ms);
+    int (*requests_abandon)(store_conn *c, const char *error, int64_t now_ms, int64_t *count);
+    int (*requests_prune)(store_conn *c, int64_t older_than_ms, int64_t *deleted);
 } store_backend;
 
 /* Every connection starts with a pointer to its backend, so store.c can dispatch. */
@@ -64,5 +74,20 @@ extern const store_migration store_migrations[];
 extern const int store_migrations_count;
 
 extern const store_backend store_sqlite_backend;
+
+/* The SQLite backend's outbox_requests functions (sqlite_requests.c), in the table above. */
+struct sqlite3;
+struct sqlite3 *store_sqlite_db(store_conn *c);
+int store_sqlite_fail(store_conn *c, const char *what, int rc);
+int store_sqlite_request_add(store_conn *c, store_request_op op, const char *sink, int64_t from_ms,
+                             int64_t now_ms, int64_t deadline_ms, int64_t *id);
+int store_sqlite_request_get(store_conn *c, int64_t id, store_request_cb cb, void *ud);
+int store_sqlite_requests_queued(store_conn *c, int limit, store_request_cb cb, void *ud);
+int store_sqlite_request_start(store_conn *c, int64_t id, int64_t now_ms);
+int store_sqlite_request_finish(store_conn *c, int64_t id, int status, int64_t result,
+                                const char *error, int64_t now_ms);
+int store_sqlite_request_cancel(store_conn *c, int64_t id, int64_t now_ms);
+int store_sqlite_requests_abandon(store_conn *c, const char *error, int64_t now_ms, int64_t *count);
+int store_sqlite_requests_prune(store_conn *c, int64_t older_than_ms, int64_t *deleted);
 
 #endif

@@ -3,7 +3,7 @@
  * Never edit a step that has shipped: add a new one with the next version. Each step runs in its
  * own transaction and is recorded in schema_version, so a store opened by a newer build is
  * upgraded in place and a crash mid-upgrade leaves it at the last whole step. Planned next steps
- * (other issues): routes, users and tokens, calls (CDR), dialer jobs.
+ * (other issues): users, calls (CDR), dialer jobs.
  */
 #include "store/internal.h"
 
@@ -74,6 +74,25 @@ const store_migration store_migrations[] = {
      " name TEXT NOT NULL,"
      " created_ms INTEGER NOT NULL,"
      " revoked_ms INTEGER);"},
+    {4, "outbox_requests",
+     /* outbox_requests: `switchboard outbox retry|replay` asking the RUNNING daemon to do it
+      * (docs/delivery.md "Operations"). The CLI inserts a queued row and polls it; the daemon
+      * claims it (running), calls the outbox and writes the outcome back (done or failed, with
+      * result = dead letters put back / the new cursor). A request not started by deadline_ms is
+      * failed as expired; the CLI cancels its own request when it gives up waiting. */
+     "CREATE TABLE outbox_requests ("
+     " id INTEGER PRIMARY KEY,"
+     " op TEXT NOT NULL,"
+     " sink TEXT NOT NULL,"
+     " from_ms INTEGER NOT NULL,"
+     " created_ms INTEGER NOT NULL,"
+     " deadline_ms INTEGER NOT NULL,"
+     " state TEXT NOT NULL DEFAULT 'queued',"
+     " done_ms INTEGER NOT NULL DEFAULT 0,"
+     " status INTEGER NOT NULL DEFAULT 0,"
+     " result INTEGER NOT NULL DEFAULT 0,"
+     " error TEXT NOT NULL DEFAULT '');"
+     "CREATE INDEX outbox_requests_state ON outbox_requests (state, id);"},
 };
 
 const int store_migrations_count = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

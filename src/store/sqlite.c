@@ -777,4 +777,22 @@ const store_backend store_sqlite_backend = {
     .set_max_bytes = sq_set_max_bytes,
     .route_file_insert = sq_route_file_insert,
     .route_file_newest = sq_route_file_newest,
+    .request_add = store_sqlite_request_add,
+    .request_get = store_sqlite_request_get,
+    .requests_queued = store_sqlite_requests_queued,
+    .request_start = store_sqlite_request_start,
+    .request_finish = store_sqlite_request_finish,
+    .request_cancel = store_sqlite_request_cancel,
+    .requests_abandon = store_sqlite_requests_abandon,
+    .requests_prune = store_sqlite_requests_prune,
 };
+
+struct sqlite3 *store_sqlite_db(store_conn *c)
+{
+    return sq(c)->db;
+}
+
+int store_sqlite_fail(store_conn *c, const char *what, int rc)
+{
+    return sq_fail(sq(c), what, rc);
+}

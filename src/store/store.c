@@ -170,3 +170,45 @@ int store_route_file_newest(store_conn *c, char **text, size_t *len, int64_t *ve
 {
     return c->be->route_file_newest(c, text, len, version);
 }
+
+int store_request_add(store_conn *c, store_request_op op, const char *sink, int64_t from_ms,
+                      int64_t now_ms, int64_t deadline_ms, int64_t *id)
+{
+    return c->be->request_add(c, op, sink, from_ms, now_ms, deadline_ms, id);
+}
+
+int store_request_get(store_conn *c, int64_t id, store_request_cb cb, void *ud)
+{
+    return c->be->request_get(c, id, cb, ud);
+}
+
+int store_requests_queued(store_conn *c, int limit, store_request_cb cb, void *ud)
+{
+    return c->be->requests_queued(c, limit, cb, ud);
+}
+
+int store_request_start(store_conn *c, int64_t id, int64_t now_ms)
+{
+    return c->be->request_start(c, id, now_ms);
+}
+
+int store_request_finish(store_conn *c, int64_t id, int status, int64_t result, const char *error,
+                         int64_t now_ms)
+{
+    return c->be->request_finish(c, id, status, result, error, now_ms);
+}
+
+int store_request_cancel(store_conn *c, int64_t id, int64_t now_ms)
+{
+    return c->be->request_cancel(c, id, now_ms);
+}
+
+int store_requests_abandon(store_conn *c, const char *error, int64_t now_ms, int64_t *count)
+{
+    return c->be->requests_abandon(c, error, now_ms, count);
+}
+
+int store_requests_prune(store_conn *c, int64_t older_than_ms, int64_t *deleted)
+{
+    return c->be->requests_prune(c, older_than_ms, deleted);
+}

@@ -168,6 +168,65 @@ int store_set_max_bytes(store_conn *c, int64_t bytes);
 /* Checkpoints the write-ahead log into the database and truncates it (writer only). */
 int store_checkpoint(store_conn *c);
 
+/* --- operator requests to the running daemon (the outbox_requests table) ----------------------
+ * `switchboard outbox retry|replay` cannot touch a running daemon's outbox directly, so it queues
+ * a request here and waits; the daemon polls, carries it out and writes the outcome back
+ * (src/app/outbox_control.c). Life: queued -> running -> done | failed, or queued -> canceled. */
+
+typedef enum store_request_op {
+    STORE_REQ_RETRY = 1,  /* put the sink's dead letters back into delivery */
+    STORE_REQ_REPLAY = 2, /* move the sink's cursor back and deliver again */
+} store_request_op;
+
+typedef enum store_request_state {
+    STORE_REQ_QUEUED = 0, /* waiting for the daemon */
+    STORE_REQ_RUNNING,    /* the daemon took it */
+    STORE_REQ_DONE,       /* finished: result holds the outcome */
+    STORE_REQ_FAILED,     /* finished with status < 0 and error */
+    STORE_REQ_CANCELED,   /* the requester gave up before the daemon took it */
+} store_request_state;
+
+/* One request. In values a store function hands out the strings are borrowed until the callback
+ * returns. */
+typedef struct store_request {
+    int64_t id;
+    store_request_op op;
+    const char *sink;
+    int64_t from_ms;     /* events (retry: dead letters) at or after this time; 0 = all */
+    int64_t created_ms;  /* queued at */
+    int64_t deadline_ms; /* not started by then: the daemon fails it as expired */
+    store_request_state state;
+    int64_t done_ms;   /* finished or canceled at; 0 before */
+    int status;        /* 0, or the SB_E* code it failed with */
+    int64_t result;    /* retry: dead letters put back; replay: the new cursor */
+    const char *error; /* why it failed; "" otherwise */
+} store_request;
+
+typedef int (*store_request_cb)(const store_request *r, void *ud);
+
+/* Queues a request (sink borrowed); *id gets its id. 0 or SB_EIO / SB_ETOOBIG. */
+int store_request_add(store_conn *c, store_request_op op, const char *sink, int64_t from_ms,
+                      int64_t now_ms, int64_t deadline_ms, int64_t *id);
+/* Calls cb once with request id; SB_ENOTFOUND when there is none. Returns cb's non-zero value. */
+int store_request_get(store_conn *c, int64_t id, store_request_cb cb, void *ud);
+/* Calls cb for the queued requests, oldest first, at most limit (0 = no limit). */
+int store_requests_queued(store_conn *c, int limit, store_request_cb cb, void *ud);
+/* Claims a queued request (queued -> running). SB_ENOTFOUND when it is not queued any more
+ * (canceled, or taken). */
+int store_request_start(store_conn *c, int64_t id, int64_t now_ms);
+/* Records the outcome of a queued or running request: done when status is 0, else failed with
+ * error (borrowed; may be NULL). SB_ENOTFOUND when it is neither queued nor running. */
+int store_request_finish(store_conn *c, int64_t id, int status, int64_t result, const char *error,
+                         int64_t now_ms);
+/* Cancels a request that is still queued (queued -> canceled). SB_ENOTFOUND when it is not
+ * queued any more (the daemon took it, or it finished). */
+int store_request_cancel(store_conn *c, int64_t id, int64_t now_ms);
+/* Fails every running request with error (borrowed): a daemon starting or stopping calls this for
+ * the requests a previous run took and never finished. *count (may be NULL) gets how many. */
+int store_requests_abandon(store_conn *c, const char *error, int64_t now_ms, int64_t *count);
+/* Deletes finished and canceled requests older than older_than_ms; *deleted may be NULL. */
+int store_requests_prune(store_conn *c, int64_t older_than_ms, int64_t *deleted);
+
 /* --- route files (the routing engine's data, src/routing/store.c) ---------------------------- */
 
 /* Stores a whole route file (text borrowed, len bytes; source says where it came from, "" when
