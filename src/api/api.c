@@ -196,7 +196,8 @@ int api_add_routes(api *a, http_router *r)
             return rc;
     }
     a->nperms = n;
-    return api_routes_add(a, r);
+    int rc = api_routes_add(a, r);
+    return rc < 0 ? rc : api_outbox_routes_add(a, r);
 }
 
 /* ---- helpers ---- */

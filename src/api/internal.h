@@ -66,5 +66,7 @@ void api_member_unpause(http_request *req, void *ud);
 void api_get_agent(http_request *req, void *ud);
 /* Adds the admin-only /v1/routes routes after the table's (routes.c). 0 or the router's error. */
 int api_routes_add(api *a, http_router *r);
+/* Adds the admin-only /v1/outbox routes (outbox_routes.c). 0 or the router's error. */
+int api_outbox_routes_add(api *a, http_router *r);
 
 #endif

@@ -1,16 +1,21 @@
 /* delivery.c (app): the `delivery` subsystem (delivery.h): outbox + sinks + the bus subscription,
  * the store size alert, and the test-only synthetic event source.
  *
- *   init   reads [store] (outbox options) and counts the [sink NAME] sections
+ *   init   takes the store's lock (one daemon per store: outbox_control.h), reads [store]
+ *          (outbox options) and counts the [sink NAME] sections
  *   start  opens the outbox in the store's file, creates the HTTP client, builds and adds every
- *          sink, subscribes to the bus's global stream (and starts the synthetic source if asked)
- *   stop   unsubscribes, then outbox_close (cancels the sinks, waits for their in-flight
- *          deliveries, commits the cursors), then httpc_free from the close callback
- *   free   releases the rest (closing the outbox first if start never ran)
+ *          sink, subscribes to the bus's global stream (and starts the synthetic source if asked),
+ *          and starts the poller of `switchboard outbox retry|replay` requests
+ *   stop   stops the poller, unsubscribes, then outbox_close (cancels the sinks, waits for their
+ *          in-flight deliveries, commits the cursors), then httpc_free from the close callback
+ *   free   writes the poller's last outcomes, releases the rest and the lock (closing the outbox
+ *          first if start never ran)
  *
- * With no [sink] section nothing is opened: no event needs to be kept.
+ * With no [sink] section no outbox is opened (no event needs to be kept); the lock and the poller
+ * still run, so the CLI gets "delivery is not running" instead of waiting in vain.
  */
 #include "app/delivery.h"
+#include "app/outbox_control.h"
 
 #include "core/error.h"
 #include "core/log.h"
@@ -50,6 +55,8 @@ typedef struct app_delivery {
     size_t nsinks;
     bool is_closing;    /* outbox_close called, its callback not yet run */
     bool free_on_close; /* free() ran while closing: the close callback frees */
+    int lock_fd;        /* the store's lock (app_store_lock), held from init to free */
+    app_outbox_control *control;
     app_delivery_stats st;
     uint64_t alert_counter;
     uint64_t alert_id_hi;
@@ -357,6 +364,7 @@ int app_delivery_init(sb_app *app)
         return SB_ENOMEM;
     }
     d->app = app;
+    d->lock_fd = -1;
     int rc = outbox_options_from_config(app->cfg, &d->opt, err, sizeof err);
     if (rc < 0) {
         SB_ERROR(LOG_SUB, "%s", err);
@@ -365,6 +373,16 @@ int app_delivery_init(sb_app *app)
     }
     if (app->store_path)
         d->opt.path = app->store_path;
+    rc = app_store_lock(d->opt.path, &d->lock_fd);
+    if (rc == SB_EEXIST)
+        SB_ERROR(LOG_SUB,
+                 "another switchboard daemon is already running on the store %s (%s.lock "
+                 "is locked)",
+                 d->opt.path, d->opt.path);
+    if (rc < 0) {
+        free(d);
+        return rc;
+    }
     d->size_warn = d->opt.size_warn_bytes > 0 ? d->opt.size_warn_bytes : DEFAULT_SIZE_WARN;
     d->size_max = d->opt.size_max_bytes > 0 ? d->opt.size_max_bytes : DEFAULT_SIZE_MAX;
     d->opt.on_size = on_size;
@@ -380,6 +398,16 @@ int app_delivery_init(sb_app *app)
     return 0;
 }
 
+/* The last of the subsystem: the poller's outcomes are written, then the lock goes. */
+static void release(app_delivery *d)
+{
+    app_outbox_control_free(d->control);
+    d->control = NULL;
+    app_store_unlock(d->lock_fd);
+    d->lock_fd = -1;
+    free(d);
+}
+
 static void on_outbox_closed(void *ud)
 {
     app_delivery *d = ud;
@@ -389,11 +417,18 @@ static void on_outbox_closed(void *ud)
         httpc_free(d->http);
     d->http = NULL;
     if (d->free_on_close)
-        free(d);
+        release(d);
+}
+
+static outbox *get_outbox(void *ud)
+{
+    app_delivery *d = ud;
+    return d->ob && !d->is_closing ? d->ob : NULL;
 }
 
 static void close_all(app_delivery *d)
 {
+    app_outbox_control_stop(d->control);
     if (d->sub) {
         bus_unsubscribe(d->sub);
         d->sub = NULL;
@@ -414,10 +449,14 @@ static void close_all(app_delivery *d)
 int app_delivery_start(sb_app *app)
 {
     app_delivery *d = app->delivery;
-    int rc;
+    int rc = app_outbox_control_start(app->loop, d->opt.path, get_outbox, d, &d->control);
+    if (rc < 0)
+        return rc;
     if (d->nsections == 0) {
         SB_INFO(LOG_SUB, "no [sink] configured: events are not kept for delivery");
-        return syn_start(d);
+        if ((rc = syn_start(d)) < 0)
+            goto fail;
+        return 0;
     }
     rc = outbox_open(app->loop, &d->opt, &d->ob);
     if (rc < 0) {
@@ -465,7 +504,12 @@ void app_delivery_free(sb_app *app)
     if (d->is_closing)
         d->free_on_close = true; /* on_outbox_closed frees */
     else
-        free(d);
+        release(d);
+}
+
+outbox *app_delivery_outbox(const sb_app *app)
+{
+    return app->delivery ? get_outbox(app->delivery) : NULL;
 }
 
 void app_delivery_stats_get(const sb_app *app, app_delivery_stats *st)
@@ -473,4 +517,11 @@ void app_delivery_stats_get(const sb_app *app, app_delivery_stats *st)
     memset(st, 0, sizeof *st);
     if (app->delivery)
         *st = app->delivery->st;
+}
+
+void app_delivery_size_limits(const sb_app *app, int64_t *warn_bytes, int64_t *max_bytes)
+{
+    const app_delivery *d = app->delivery;
+    *warn_bytes = d ? d->size_warn : 0;
+    *max_bytes = d ? d->size_max : 0;
 }

@@ -42,4 +42,12 @@ typedef struct app_delivery_stats {
 /* Fills st; all zero when the subsystem is not running. */
 void app_delivery_stats_get(const sb_app *app, app_delivery_stats *st);
 
+/* The running outbox (borrowed until the subsystem stops), for the HTTP API's /v1/outbox routes;
+ * NULL when delivery is not running (no [sink] configured, not started, or stopping). */
+struct outbox;
+struct outbox *app_delivery_outbox(const sb_app *app);
+/* The store size thresholds in force ([store] size_warn, size_max, defaults applied); 0 when the
+ * subsystem does not exist. */
+void app_delivery_size_limits(const sb_app *app, int64_t *warn_bytes, int64_t *max_bytes);
+
 #endif

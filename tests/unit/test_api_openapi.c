@@ -49,6 +49,9 @@ static void test_every_route_described(void **state)
         {"/v1/routes/test", "post"},
         {"/v1/routes/{set}", "get"},
         {"/v1/routes/{set}", "delete"},
+        {"/v1/outbox", "get"},
+        {"/v1/outbox/sinks/{sink}/retry", "post"},
+        {"/v1/outbox/sinks/{sink}/replay", "post"},
     };
     size_t len;
     const char *t = api_openapi_text(&len);
