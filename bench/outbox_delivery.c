@@ -24,6 +24,7 @@
 #include "sinks/webhook.h"
 
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,15 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds of the whole process (every thread: the receiver's too), user + system. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* ---- the receiver (own thread) ---- */
@@ -161,7 +171,7 @@ static void receiver_url(const receiver *rcv, char *url, size_t n)
         snprintf(url, n, "http://127.0.0.1:%d/hook", rcv->port);
 }
 
-static double run_baseline(receiver *rcv, int total, int batch, int inflight)
+static double run_baseline(receiver *rcv, int total, int batch, int inflight, double *cpu_us)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -187,12 +197,13 @@ static double run_baseline(receiver *rcv, int total, int batch, int inflight)
         b.lens[k] = len;
     }
     long start = atomic_load(&rcv->events);
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     for (int i = 0; i < inflight; i++)
         base_send(&b);
     while (b.done < b.nbodies)
         uv_run(&loop, UV_RUN_ONCE);
     double dt = now_s() - t0;
+    *cpu_us = (cpu_s() - c0) * 1e6 / total;
     long got = ext_url ? (long)(b.done - b.errors) * batch : atomic_load(&rcv->events) - start;
     if (b.errors || got < (long)b.nbodies * batch - batch)
         fprintf(stderr, "baseline: %d errors, %ld events received\n", b.errors, got);
@@ -260,7 +271,7 @@ static void remove_db(const char *db)
 
 /* prefill: commit every event first, then add the sink (delivery alone). */
 static double run_outbox(receiver *rcv, const char *db, int total, int batch, int inflight,
-                         bool prefill)
+                         bool prefill, double *cpu_us)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -288,12 +299,13 @@ static double run_outbox(receiver *rcv, const char *db, int total, int batch, in
     uv_idle_init(&loop, &f.idle);
     f.idle.data = &f;
     long start = atomic_load(&rcv->events);
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     if (prefill) {
         uv_idle_start(&f.idle, on_feed);
         while (f.durable < total)
             uv_run(&loop, UV_RUN_ONCE);
         t0 = now_s();
+        c0 = cpu_s();
         outbox_add_sink(f.ob, &sc, &sink_webhook_ops, wh, NULL);
     } else {
         outbox_add_sink(f.ob, &sc, &sink_webhook_ops, wh, NULL);
@@ -312,6 +324,7 @@ static double run_outbox(receiver *rcv, const char *db, int total, int batch, in
             got = atomic_load(&rcv->events) - start;
     }
     double dt = now_s() - t0;
+    *cpu_us = (cpu_s() - c0) * 1e6 / total;
     if (getenv("SB_BENCH_ONLY")) /* CLOCK_MONOTONIC: perf record -k CLOCK_MONOTONIC, --time */
         fprintf(stderr, "timed phase: %.6f,%.6f\n", t0, t0 + dt);
     if (f.errors || got < total)
@@ -367,19 +380,26 @@ int main(int argc, char **argv)
     printf("bench_outbox_delivery: %d events of ~400 bytes, batches of %d, %d in flight, receiver "
            "%s; median of %d runs\n",
            total, batch, inflight, ext_url ? ext_url : "in-process (own thread)", REPS);
-    double base_v[REPS], e2e_v[REPS], dlv_v[REPS];
+    double base_v[REPS], e2e_v[REPS], dlv_v[REPS], base_c[REPS], e2e_c[REPS], dlv_c[REPS];
+    double ratio_v[REPS];
     /* SB_BENCH_ONLY=baseline|e2e|delivery runs one phase (for a profiler); the others print 0. */
     const char *only = getenv("SB_BENCH_ONLY");
     for (int i = 0; i < REPS; i++) {
-        base_v[i] = e2e_v[i] = dlv_v[i] = 0;
+        base_v[i] = e2e_v[i] = dlv_v[i] = base_c[i] = e2e_c[i] = dlv_c[i] = 0;
         if (!only || !strcmp(only, "baseline"))
-            base_v[i] = run_baseline(&rcv, total, batch, inflight);
+            base_v[i] = run_baseline(&rcv, total, batch, inflight, &base_c[i]);
         if (!only || !strcmp(only, "e2e"))
-            e2e_v[i] = run_outbox(&rcv, db, total, batch, inflight, false);
+            e2e_v[i] = run_outbox(&rcv, db, total, batch, inflight, false, &e2e_c[i]);
         if (!only || !strcmp(only, "delivery"))
-            dlv_v[i] = run_outbox(&rcv, db, total, batch, inflight, true);
+            dlv_v[i] = run_outbox(&rcv, db, total, batch, inflight, true, &dlv_c[i]);
+        ratio_v[i] = base_v[i] > 0 ? dlv_v[i] / base_v[i] : 0;
+        fprintf(stderr,
+                "run %d: baseline %.0f/s %.2f us CPU, end to end %.0f/s %.2f us, delivery %.0f/s "
+                "%.2f us\n",
+                i + 1, base_v[i], base_c[i], e2e_v[i], e2e_c[i], dlv_v[i], dlv_c[i]);
     }
     double base = median(base_v), e2e = median(e2e_v), dlv = median(dlv_v);
+    double ratio = median(ratio_v);
     printf("baseline    plain client -> receiver (no store, no signature)      : %9.0f events/s\n",
            base);
     printf("outbox      append -> commit (FULL) -> signed webhook -> receiver  : %9.0f events/s "
@@ -388,6 +408,13 @@ int main(int argc, char **argv)
     printf("outbox      delivery alone (events already committed)             : %9.0f events/s "
            "(%.0f%% of baseline)\n",
            dlv, 100.0 * dlv / base);
+    printf("median of the per-run ratios (each delivery run against the baseline run just before "
+           "it): %.0f%%\n",
+           100.0 * ratio);
+    printf("CPU per event, all threads (receiver included): baseline %.2f us, end to end %.2f us, "
+           "delivery alone %.2f us (%.1fx baseline)\n",
+           median(base_c), median(e2e_c), median(dlv_c),
+           median(base_c) > 0 ? median(dlv_c) / median(base_c) : 0);
     printf("target: delivery >= 50%% of baseline: end to end %s, delivery alone %s\n",
            e2e >= 0.5 * base ? "met" : "NOT met", dlv >= 0.5 * base ? "met" : "NOT met");
 

@@ -532,7 +532,7 @@ static int xfer_setup(httpc *c, httpc_xfer *x, const httpc_req *req)
     x->url = dup_str(req->url);
     if (!x->url)
         return SB_ENOMEM;
-    if (req->body.len) {
+    if (req->body.len && !x->body) {
         x->body = malloc(req->body.len);
         if (!x->body)
             return SB_ENOMEM;
@@ -707,16 +707,24 @@ int httpc_request(httpc *c, const httpc_req *req, httpc_cb cb, void *ud)
 {
     httpc_xfer *x = NULL;
     long timeout;
-    int rc;
+    int rc = 0;
+    char *given = req && req->is_body_given ? (char *)req->body.ptr : NULL;
     if (!c || !req || !req->url || !*req->url || !cb || (req->body.len && !req->body.ptr))
-        return SB_EINVAL;
-    if (c->freeing)
-        return SB_ECANCELED;
-    if (c->running.n >= c->o.max_inflight && c->queued.n >= c->o.max_queued)
-        return SB_ETOOBIG;
-    x = calloc(1, sizeof *x);
-    if (!x)
-        return SB_ENOMEM;
+        rc = SB_EINVAL;
+    else if (c->freeing)
+        rc = SB_ECANCELED;
+    else if (c->running.n >= c->o.max_inflight && c->queued.n >= c->o.max_queued)
+        rc = SB_ETOOBIG;
+    else if (!(x = calloc(1, sizeof *x)))
+        rc = SB_ENOMEM;
+    if (rc) {
+        free(given);
+        return rc;
+    }
+    if (given) { /* the transfer owns it from here on (xfer_free) */
+        x->body = given;
+        x->body_len = req->body.len;
+    }
     x->c = c;
     x->cb = cb;
     x->ud = ud;

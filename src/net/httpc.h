@@ -47,7 +47,9 @@ typedef struct httpc_req {
                                    POST when the body is not empty */
     const char *url;            /* http:// or https:// only */
     const char *const *headers; /* "Name: value" lines, NULL-terminated, or NULL */
-    sb_slice body;              /* request body; COPIED by httpc_request */
+    sb_slice body;              /* request body; COPIED by httpc_request, unless: */
+    bool is_body_given;         /* body.ptr is a malloc'd buffer that httpc_request takes over
+                                   (no copy; freed by httpc, also when httpc_request fails) */
     long timeout_ms;            /* whole request, counted from httpc_request (queueing
                                    included); 0 = the client's default */
     size_t max_body;            /* response body cap; 0 = the client's default */
@@ -82,9 +84,9 @@ httpc *httpc_new(uv_loop_t *loop, const httpc_opts *opts);
 void httpc_free(httpc *c);
 
 /* Starts a request. req and everything it points to are borrowed for this call only (URL,
- * headers, body and credentials are copied). Returns 0 (cb will run exactly once, later, on the
- * loop) or SB_EINVAL (no URL, bad header line), SB_ETOOBIG (queue full), SB_ENOMEM,
- * SB_ECANCELED (client being freed); on error cb never runs. */
+ * headers, body and credentials are copied; a body with is_body_given is taken instead). Returns 0
+ * (cb will run exactly once, later, on the loop) or SB_EINVAL (no URL, bad header line), SB_ETOOBIG
+ * (queue full), SB_ENOMEM, SB_ECANCELED (client being freed); on error cb never runs. */
 int httpc_request(httpc *c, const httpc_req *req, httpc_cb cb, void *ud);
 
 /* Requests accepted and not yet completed (running + queued). */

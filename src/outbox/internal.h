@@ -29,6 +29,12 @@ typedef struct ob_slot {
     uint32_t stamp;
 } ob_slot;
 
+/* A key of the in-flight multiset: count > 0 marks a used slot. */
+typedef struct ob_kcount {
+    uint64_t hash;
+    uint32_t count;
+} ob_kcount;
+
 struct outbox_delivery {
     outbox_sink *s;
     size_t n;
@@ -72,7 +78,12 @@ struct outbox_sink {
 
     ob_slot *set; /* per-scan set of blocked keys (stamped, never cleared) */
     size_t set_cap;
+    size_t set_n; /* keys in the set since set_begin */
     uint32_t stamp;
+    ob_kcount *fly; /* keys of the entries in state ENT_INFLIGHT, with their counts */
+    size_t fly_cap;
+    size_t scan_from;         /* every entry before this window index is in flight or done */
+    uint64_t cursor_saved_at; /* loop time (ms) the cursor was last handed to the writer */
 
     uv_timer_t timer;  /* next retry */
     int64_t timer_due; /* wall-clock ms the timer is armed for; 0 = idle */
@@ -100,6 +111,8 @@ struct outbox {
     int64_t last_committed; /* for after the writer stopped */
     int64_t store_bytes;
     int handles_open;
+    struct ob_chunk *spare; /* load blocks for reuse (load.c) */
+    size_t n_spare;
     void (*closed_cb)(void *);
     void *closed_ud;
 };
@@ -146,5 +159,7 @@ void ob_handle_closed(outbox *ob);
 /* Checks whether the close can finish (everything idle) and finishes it. */
 void ob_maybe_finish_close(outbox *ob);
 void ob_ent_unref(ob_ent *e);
+/* load.c: frees the spare load blocks (at the outbox's end). */
+void ob_spares_free(outbox *ob);
 
 #endif

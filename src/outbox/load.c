@@ -16,18 +16,44 @@
 
 /* One block of a load's stream events, so a load makes a few allocations instead of one per
  * event. Reference-counted by its entries and, while the load fills it, by the load; like the
- * entries' own counts it is touched by the loop thread only once the load has handed it over. */
+ * entries' own counts it is touched by the loop thread only once the load has handed it over
+ * (the load never drops a block's last reference: the entries it made still hold theirs). A block
+ * whose last entry is freed goes back to its outbox's spares (loop thread), and the next load
+ * fills spares before it allocates: no page faults on fresh memory for every load. */
 typedef struct ob_chunk {
+    struct ob_chunk *next; /* in a spare list */
+    outbox *ob;
     size_t refs, used, cap;
     max_align_t mem[];
 } ob_chunk;
 
 enum { CHUNK_BYTES = 64 * 1024 };
+/* Spare blocks an outbox keeps (2 MiB), and at most this many handed to one load. */
+enum { SPARES_MAX = 32, SPARES_PER_LOAD = 24 };
 
+/* Loop thread. */
 static void chunk_unref(ob_chunk *c)
 {
-    if (c && --c->refs == 0)
+    if (!c || --c->refs > 0)
+        return;
+    outbox *ob = c->ob;
+    if (c->cap == CHUNK_BYTES && ob->n_spare < SPARES_MAX) {
+        c->next = ob->spare;
+        ob->spare = c;
+        ob->n_spare++;
+        return;
+    }
+    free(c);
+}
+
+void ob_spares_free(outbox *ob)
+{
+    while (ob->spare) {
+        ob_chunk *c = ob->spare;
+        ob->spare = c->next;
         free(c);
+    }
+    ob->n_spare = 0;
 }
 
 void ob_ent_unref(ob_ent *e)
@@ -50,10 +76,12 @@ static uint64_t key_hash(const char *s)
     return h;
 }
 
-/* Copies a stored event into a new entry (refs 1): in *chunkp's block when chunkp is given
- * (starting a new block when it is full; *chunkp holds the caller's reference), else in its own
- * allocation. Thread-safe (used by the load job). */
-static ob_ent *ent_new(const store_event *ev, ob_chunk **chunkp)
+/* Copies a stored event into a new entry (refs 1, key_hash set when is_partitioned): in
+ * *chunkp's block when chunkp is given (starting a new block when it is full, taken from *spares
+ * first; *chunkp holds the caller's reference; ob: the blocks' owner), else in its own allocation.
+ * Thread-safe (used by the load job: *spares belongs to the load). */
+static ob_ent *ent_new(const store_event *ev, ob_chunk **chunkp, ob_chunk **spares, outbox *ob,
+                       bool is_partitioned)
 {
     size_t l_id = strlen(ev->id), l_type = strlen(ev->type), l_pbx = strlen(ev->pbx);
     size_t l_key = strlen(ev->call_key);
@@ -63,14 +91,22 @@ static ob_ent *ent_new(const store_event *ev, ob_chunk **chunkp)
         sz = (sz + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
         ob_chunk *c = *chunkp;
         if (!c || c->cap - c->used < sz) {
-            size_t cap = sz > CHUNK_BYTES ? sz : CHUNK_BYTES;
-            ob_chunk *nc = malloc(sizeof *nc + cap);
-            if (!nc)
-                return NULL;
+            ob_chunk *nc;
+            if (sz <= CHUNK_BYTES && spares && *spares) {
+                nc = *spares;
+                *spares = nc->next;
+            } else {
+                size_t cap = sz > CHUNK_BYTES ? sz : CHUNK_BYTES;
+                if (!(nc = malloc(sizeof *nc + cap)))
+                    return NULL;
+                nc->cap = cap;
+            }
+            nc->next = NULL;
+            nc->ob = ob;
             nc->refs = 1; /* the caller's */
             nc->used = 0;
-            nc->cap = cap;
-            chunk_unref(c);
+            if (c)
+                c->refs--; /* never the last: its entries hold theirs */
             *chunkp = c = nc;
         }
         e = (ob_ent *)((char *)c->mem + c->used);
@@ -103,6 +139,7 @@ static ob_ent *ent_new(const store_event *ev, ob_chunk **chunkp)
     e->ev.payload_len = ev->payload_len;
     e->refs = 1;
     e->state = ENT_READY;
+    e->key_hash = is_partitioned ? key_hash(e->ev.call_key) : 0;
     return e;
 }
 
@@ -153,7 +190,10 @@ typedef struct load_req {
     bool want_dead;
     int64_t dead_after;
     ent_list evs, dead;
-    ob_chunk *chunk; /* the block being filled (the load's reference) */
+    ob_chunk *chunk;  /* the block being filled (the load's reference) */
+    ob_chunk *spares; /* spare blocks handed to the load (returned by load_after) */
+    outbox *ob;
+    bool is_partitioned;
     store_attempt *atts;
     size_t an, acap;
     int err;
@@ -186,7 +226,7 @@ static void list_free(ent_list *l)
 static int load_event_cb(const store_event *ev, void *ud)
 {
     load_req *r = ud;
-    ob_ent *e = ent_new(ev, &r->chunk);
+    ob_ent *e = ent_new(ev, &r->chunk, &r->spares, r->ob, r->is_partitioned);
     if (!e)
         return SB_ENOMEM;
     if (list_add(&r->evs, e)) {
@@ -199,7 +239,7 @@ static int load_event_cb(const store_event *ev, void *ud)
 static int load_dead_cb(const store_dead *d, void *ud)
 {
     load_req *r = ud;
-    ob_ent *e = ent_new(&d->ev, NULL);
+    ob_ent *e = ent_new(&d->ev, NULL, NULL, r->ob, r->is_partitioned);
     if (!e || list_add(&r->dead, e)) {
         free(e);
         return SB_ENOMEM;
@@ -265,9 +305,9 @@ static void merge_dead(outbox_sink *s, load_req *r)
             ob_ent_unref(e);
             continue;
         }
-        e->key_hash = s->cfg.is_partitioned ? key_hash(e->ev.call_key) : 0;
         memmove(&s->win[pos + 1], &s->win[pos], (s->n - pos) * sizeof *s->win);
         s->win[pos] = e;
+        s->scan_from = 0;
         s->n++;
         s->n_dead_retry++;
     }
@@ -287,7 +327,6 @@ static void merge_events(outbox_sink *s, load_req *r)
     for (size_t i = 0; i < r->evs.n; i++) {
         ob_ent *e = r->evs.v[i];
         r->evs.v[i] = NULL;
-        e->key_hash = s->cfg.is_partitioned ? key_hash(e->ev.call_key) : 0;
         while (a < r->an && r->atts[a].seq < e->ev.seq)
             a++;
         if (a < r->an && r->atts[a].seq == e->ev.seq) {
@@ -342,6 +381,12 @@ static void load_after(uv_work_t *w, int status)
     list_free(&r->evs);
     list_free(&r->dead);
     chunk_unref(r->chunk);
+    while (r->spares) { /* not used by the load */
+        ob_chunk *c = r->spares;
+        r->spares = c->next;
+        c->refs = 1;
+        chunk_unref(c);
+    }
     free(r->atts);
     free(r);
     if (s->ob->is_closing)
@@ -363,10 +408,25 @@ void ob_load_start(outbox_sink *s, int64_t committed, int room)
     r->limit = room;
     r->want_dead = s->is_dead_retry_wanted;
     r->dead_after = s->dead_read_pos;
+    r->ob = s->ob;
+    r->is_partitioned = s->cfg.is_partitioned;
+    for (int i = 0; i < SPARES_PER_LOAD && s->ob->spare; i++) {
+        ob_chunk *c = s->ob->spare;
+        s->ob->spare = c->next;
+        s->ob->n_spare--;
+        c->next = r->spares;
+        r->spares = c;
+    }
     s->work.data = r;
     int err = uv_queue_work(s->ob->loop, &s->work, load_work, load_after);
     if (err) {
         SB_ERROR(SUB, "sink %s: cannot queue a store read: %s", s->name, uv_strerror(err));
+        while (r->spares) {
+            ob_chunk *c = r->spares;
+            r->spares = c->next;
+            c->refs = 1;
+            chunk_unref(c);
+        }
         free(r);
         return;
     }

@@ -544,6 +544,7 @@ void ob_handle_closed(outbox *ob)
     }
     void (*cb)(void *) = ob->closed_cb;
     void *ud = ob->closed_ud;
+    ob_spares_free(ob);
     free(ob->path);
     free(ob);
     if (cb)

@@ -24,6 +24,10 @@
 /* At most this many batches per store read: a first read of a whole window would leave the sink
  * idle until it is done; smaller reads overlap with the delivery of what was read before. */
 #define LOAD_BATCHES 16
+/* While batches are in flight a moved cursor is handed to the writer at most this often (each
+ * write is a commit): more redeliveries after a crash, never a lost event. With nothing in flight
+ * it is written at once. */
+#define CURSOR_SAVE_MS 200
 
 static void pump(outbox_sink *s);
 
@@ -31,6 +35,7 @@ static void pump(outbox_sink *s);
 
 static void set_begin(outbox_sink *s)
 {
+    s->set_n = 0;
     if (++s->stamp == 0) { /* wrapped: stale stamps could match again */
         memset(s->set, 0, s->set_cap * sizeof *s->set);
         s->stamp = 1;
@@ -55,6 +60,8 @@ static ob_slot *set_find(outbox_sink *s, uint64_t h, bool *found)
 
 static bool set_has(outbox_sink *s, uint64_t h)
 {
+    if (s->set_n == 0)
+        return false; /* the common case: no random access into a table of window size */
     bool found;
     set_find(s, h, &found);
     return found;
@@ -66,20 +73,82 @@ static void set_add(outbox_sink *s, uint64_t h)
     ob_slot *sl = set_find(s, h, &found);
     sl->hash = h;
     sl->stamp = s->stamp;
+    s->set_n += !found;
+}
+
+/* --- the keys in flight (a multiset: linear probing, backward-shift deletion) ----------------- */
+
+static size_t fly_home(const outbox_sink *s, uint64_t h)
+{
+    return (size_t)(h ^ (h >> 29)) & (s->fly_cap - 1);
+}
+
+static bool fly_has(const outbox_sink *s, uint64_t h)
+{
+    size_t mask = s->fly_cap - 1;
+    for (size_t i = fly_home(s, h);; i = (i + 1) & mask) {
+        if (!s->fly[i].count)
+            return false;
+        if (s->fly[i].hash == h)
+            return true;
+    }
+}
+
+/* The table has room for every entry that can be in flight at once (ob_sink_create). */
+static void fly_add(outbox_sink *s, uint64_t h)
+{
+    size_t mask = s->fly_cap - 1;
+    for (size_t i = fly_home(s, h);; i = (i + 1) & mask) {
+        ob_kcount *k = &s->fly[i];
+        if (!k->count) {
+            k->hash = h;
+            k->count = 1;
+            return;
+        }
+        if (k->hash == h) {
+            k->count++;
+            return;
+        }
+    }
+}
+
+static void fly_del(outbox_sink *s, uint64_t h)
+{
+    size_t mask = s->fly_cap - 1, i = fly_home(s, h);
+    while (s->fly[i].count && s->fly[i].hash != h)
+        i = (i + 1) & mask;
+    assert(s->fly[i].count > 0);
+    if (!s->fly[i].count || --s->fly[i].count > 0)
+        return;
+    /* Backward shift: pull later members of the probe run into the hole when the hole lies on
+     * their way from their home slot. */
+    for (size_t j = (i + 1) & mask; s->fly[j].count; j = (j + 1) & mask) {
+        size_t home = fly_home(s, s->fly[j].hash);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            s->fly[i] = s->fly[j];
+            s->fly[j].count = 0;
+            i = j;
+        }
+    }
+    s->fly[i].count = 0;
 }
 
 /* --- window -------------------------------------------------------------------------------- */
 
-/* Persists a moved cursor; after nothing loaded is unfinished the cursor may first jump to what
- * was read (skipped ids). */
+/* Persists a moved cursor (at most every CURSOR_SAVE_MS while batches are in flight); after
+ * nothing loaded is unfinished the cursor may first jump to what was read (skipped ids). */
 static void cursor_update(outbox_sink *s, bool is_blocked)
 {
     if (!is_blocked && s->read_pos > s->cursor)
         s->cursor = s->read_pos;
-    if (s->cursor != s->saved_cursor) {
-        s->saved_cursor = s->cursor;
-        ob_job_cursor(s, s->cursor);
-    }
+    if (s->cursor == s->saved_cursor)
+        return;
+    uint64_t now = uv_now(s->ob->loop);
+    if (s->inflight > 0 && now - s->cursor_saved_at < CURSOR_SAVE_MS)
+        return; /* an answer of a batch in flight calls again */
+    s->cursor_saved_at = now;
+    s->saved_cursor = s->cursor;
+    ob_job_cursor(s, s->cursor);
 }
 
 /* Drops finished entries: every finished dead-letter retry, and the finished stream events before
@@ -103,6 +172,7 @@ void ob_sink_compact(outbox_sink *s)
             s->win_off += k;
             s->n -= k;
             s->n_done -= k;
+            s->scan_from = s->scan_from > k ? s->scan_from - k : 0;
         }
         s->held = s->n_done;
 #ifndef NDEBUG
@@ -139,6 +209,7 @@ void ob_sink_compact(outbox_sink *s)
         }
     }
     s->n = j;
+    s->scan_from = 0;
     s->held = held;
     s->n_done = held; /* every finished entry left is a held stream event */
     s->n_dead_retry = dead_retry;
@@ -150,6 +221,7 @@ static void win_clear(outbox_sink *s)
     for (size_t i = 0; i < s->n; i++)
         ob_ent_unref(s->win[i]);
     s->n = 0;
+    s->scan_from = 0;
     s->win -= s->win_off;
     s->win_off = 0;
     s->held = 0;
@@ -190,10 +262,14 @@ static void on_delivered(outbox_delivery *d, const outbox_result *results)
     int64_t now = ob_now_ms();
     s->inflight--;
     set_begin(s); /* keys that failed in this batch */
+    for (size_t i = 0; i < d->n; i++)
+        fly_del(s, d->ents[i]->key_hash);
     for (size_t i = 0; i < d->n; i++) {
         ob_ent *e = d->ents[i];
         const outbox_result *r = &results[i];
         const char *why = r->error && *r->error ? r->error : "no reason given";
+        if (r->verdict != OUTBOX_OK || set_has(s, e->key_hash))
+            s->scan_from = 0; /* an entry becomes sendable again: the next scan looks at all */
         if (set_has(s, e->key_hash)) {
             e->state = ENT_READY; /* sent again after the earlier one of its key */
             continue;
@@ -238,7 +314,17 @@ static void on_delivered(outbox_delivery *d, const outbox_result *results)
         pump(s);
 }
 
-/* Picks the next batch and hands it to the sink; false when nothing can be sent now. */
+/* Picks the next batch and hands it to the sink; false when nothing can be sent now.
+ *
+ * An entry may go when no earlier unfinished entry of its key is outstanding (in flight, or
+ * waiting for a retry that is not due). The scan walks the window from its start and blocks the
+ * keys of such entries as it meets them. Without dead-letter retries in the window (the normal
+ * case) the in-flight entries of a key always come before its other unfinished ones (a batch takes
+ * a key's sendable entries in window order and a failure puts every later entry of that key in
+ * the batch back), so the scan starts after the in-flight prefix (scan_from) and blocks in-flight
+ * keys by the multiset instead: the same choice, without walking the batches in flight every
+ * time. A dead-letter retry sits before the stream events of its call and is not blocked by them:
+ * with retries loaded the scan walks the whole window as it always did. */
 static bool deliver_one(outbox_sink *s, int64_t now)
 {
     size_t max = (size_t)s->cfg.batch_max, n = 0;
@@ -248,10 +334,20 @@ static bool deliver_one(outbox_sink *s, int64_t now)
     d->s = s;
     d->ents = (ob_ent **)(d + 1);
     d->evs = (const outbox_event **)(d->ents + max);
+    bool is_fast = s->n_dead_retry == 0;
+    size_t i = 0;
+    if (is_fast) {
+        while (s->scan_from < s->n && (s->win[s->scan_from]->state == ENT_INFLIGHT ||
+                                       s->win[s->scan_from]->state == ENT_DONE))
+            s->scan_from++;
+        i = s->scan_from;
+    }
     set_begin(s); /* keys with an earlier event outstanding elsewhere */
-    for (size_t i = 0; i < s->n && n < max; i++) {
+    for (; i < s->n && n < max; i++) {
         ob_ent *e = s->win[i];
         if (e->state == ENT_DONE || set_has(s, e->key_hash))
+            continue;
+        if (is_fast && (e->state == ENT_INFLIGHT || fly_has(s, e->key_hash)))
             continue;
         if (e->state == ENT_READY || (e->state == ENT_WAITING && e->next_ms <= now)) {
             d->ents[n] = e;
@@ -265,12 +361,13 @@ static bool deliver_one(outbox_sink *s, int64_t now)
         free(d);
         return false;
     }
-    for (size_t i = 0; i < n; i++) {
-        ob_ent *e = d->ents[i];
+    for (size_t k = 0; k < n; k++) {
+        ob_ent *e = d->ents[k];
         if (e->state == ENT_WAITING)
             s->waiting--;
         e->state = ENT_INFLIGHT;
         e->ev.attempt = e->attempts + 1;
+        fly_add(s, e->key_hash);
     }
     d->n = n;
     s->inflight++;
@@ -279,14 +376,17 @@ static bool deliver_one(outbox_sink *s, int64_t now)
         /* The sink could not even start: every event of the batch failed this attempt. */
         outbox_result *res = calloc(n, sizeof *res);
         if (!res) {
-            for (size_t i = 0; i < n; i++)
-                d->ents[i]->state = ENT_READY;
+            for (size_t k = 0; k < n; k++) {
+                d->ents[k]->state = ENT_READY;
+                fly_del(s, d->ents[k]->key_hash);
+            }
+            s->scan_from = 0;
             s->inflight--;
             free(d);
             return false;
         }
-        for (size_t i = 0; i < n; i++)
-            res[i] = (outbox_result){OUTBOX_RETRY, 0, sb_strerror(err)};
+        for (size_t k = 0; k < n; k++)
+            res[k] = (outbox_result){OUTBOX_RETRY, 0, sb_strerror(err)};
         on_delivered(d, res);
         free(res);
         return false;
@@ -407,11 +507,15 @@ static void pump_once(outbox_sink *s)
     if (s->n + (size_t)s->cfg.batch_max > WINDOW_HELD_FACTOR * (size_t)s->cfg.window)
         room = 0;
     int64_t now = ob_now_ms();
-    if (!s->is_loading && room >= s->cfg.batch_max && now >= s->load_not_before &&
-        (s->read_pos < committed || s->is_dead_retry_wanted)) {
-        int most = LOAD_BATCHES * s->cfg.batch_max;
+    /* Reads come in chunks of up to LOAD_BATCHES batches: a full window would otherwise start a
+     * read of one batch every time one batch finished (each read has a fixed cost: a thread-pool
+     * round trip, two queries). A smaller read only when the window is running low. */
+    int most = LOAD_BATCHES * s->cfg.batch_max;
+    int chunk = most < s->cfg.window / 2 ? most : s->cfg.window / 2;
+    bool is_low = s->n - s->n_done < 2 * (size_t)s->cfg.max_inflight * (size_t)s->cfg.batch_max;
+    if (!s->is_loading && room >= s->cfg.batch_max && (room >= chunk || is_low) &&
+        now >= s->load_not_before && (s->read_pos < committed || s->is_dead_retry_wanted))
         ob_load_start(s, committed, room < most ? room : most);
-    }
     while (s->inflight < (size_t)s->cfg.max_inflight && deliver_one(s, now))
         ;
     arm_timer(s, now);
@@ -474,7 +578,14 @@ int ob_sink_create(outbox *ob, const outbox_sink_config *cfg, const outbox_sink_
     s->set_cap = 16;
     while (s->set_cap < 2 * ((size_t)s->cfg.window + (size_t)s->cfg.batch_max))
         s->set_cap *= 2;
-    if (!(s->set = calloc(s->set_cap, sizeof *s->set))) {
+    s->fly_cap = 16;
+    while (s->fly_cap < 2 * (size_t)s->cfg.max_inflight * (size_t)s->cfg.batch_max)
+        s->fly_cap *= 2;
+    s->set = calloc(s->set_cap, sizeof *s->set);
+    s->fly = calloc(s->fly_cap, sizeof *s->fly);
+    if (!s->set || !s->fly) {
+        free(s->set);
+        free(s->fly);
         free(s->name);
         free(s);
         return SB_ENOMEM;
@@ -582,6 +693,7 @@ void ob_sink_free(outbox_sink *s)
     win_clear(s);
     free(s->win); /* win_clear moved it back to the start of the allocation */
     free(s->set);
+    free(s->fly);
     store_close(s->rconn);
     if (s->ops->free && s->impl)
         s->ops->free(s->impl);

@@ -5,6 +5,7 @@
  * A lane moves to its next event after a 2xx or a dead letter, and stops at the first retry: the
  * rest of the lane is reported RETRY without being sent, so a receiver never sees event N+1 of a
  * call before event N has been accepted.
+
  */
 #include "sinks/webhook.h"
 
@@ -165,62 +166,116 @@ static void lane_skip(wh_job *j, int idx, const char *why, uint32_t retry_after_
 
 static void on_resp(const httpc_resp *r, void *ud);
 
-/* Sends event idx (or the batch when idx < 0). 0, or an SB_E* code (nothing sent). */
-static int send_one(wh_job *j, int idx)
+/* The JSON array of the batch's payloads (one allocation). Thread-safe: reads the events only. */
+static size_t batch_body_len(const wh_job *j)
+{
+    size_t need = j->n + 1; /* brackets and commas */
+    for (size_t i = 0; i < j->n; i++)
+        need += j->batch[i]->payload_len;
+    return need;
+}
+
+static int batch_body(const wh_job *j, sb_buf *body)
+{
+    int rc = sb_buf_reserve(body, batch_body_len(j));
+    if (!rc)
+        rc = sb_buf_append(body, "[", 1);
+    for (size_t i = 0; !rc && i < j->n; i++) {
+        if (i)
+            rc = sb_buf_append(body, ",", 1);
+        if (!rc)
+            rc = sb_buf_append(body, j->batch[i]->payload, j->batch[i]->payload_len);
+    }
+    if (!rc)
+        rc = sb_buf_append(body, "]", 1);
+    return rc;
+}
+
+/* Posts the batch body (taken: freed here or by httpc) with its timestamp and signature (NULL:
+ * unsigned). 0, or an SB_E* code (nothing sent). */
+static int post_batch(wh_job *j, sb_buf *body, long long ts, const char *sig)
 {
     sink_webhook *w = j->w;
     const char *hdrs[16 + 8];
-    char ts_h[64], sig_h[128], idem_h[320], id_h[320], type_h[200], att_h[64], size_h[64];
+    char ts_h[64], sig_h[128], size_h[64];
+    size_t k = 0;
+    snprintf(size_h, sizeof size_h, "X-Switchboard-Batch-Size: %zu", j->n);
+    hdrs[k++] = size_h;
+    hdrs[k++] = "Content-Type: application/json";
+    snprintf(ts_h, sizeof ts_h, "X-Switchboard-Timestamp: %lld", ts);
+    hdrs[k++] = ts_h;
+    if (sig) {
+        snprintf(sig_h, sizeof sig_h, "X-Switchboard-Signature: %s", sig);
+        hdrs[k++] = sig_h;
+    }
+    for (size_t i = 0; i < w->nheaders && k < sizeof hdrs / sizeof hdrs[0] - 1; i++)
+        hdrs[k++] = w->headers[i];
+    hdrs[k] = NULL;
+    wh_req *rq = malloc(sizeof *rq);
+    if (!rq) {
+        sb_buf_free(body);
+        return SB_ENOMEM;
+    }
+    rq->j = j;
+    rq->idx = -1;
+    int rc = httpc_request(w->base.http,
+                           &(httpc_req){.method = "POST",
+                                        .url = w->url,
+                                        .headers = hdrs,
+                                        .body = {body->data, body->len},
+                                        .is_body_given = true,
+                                        .timeout_ms = w->timeout_ms,
+                                        .max_body = 4096},
+                           on_resp, rq);
+    (void)sb_buf_steal(body); /* taken by httpc_request, whatever it returned */
+    if (rc)
+        free(rq);
+    return rc;
+}
+
+/* Builds, signs and posts the batch. 0, or an SB_E* code (nothing sent). */
+static int send_batch_now(wh_job *j)
+{
+    sink_webhook *w = j->w;
+    long long ts = (long long)time(NULL);
+    char sig[80];
     sb_buf body;
+    int rc;
+    sb_buf_init(&body, WH_MAX_BATCH_BODY);
+    if ((rc = batch_body(j, &body)) ||
+        (w->secret && (rc = wh_sign(w, ts, body.data, body.len, sig, sizeof sig)))) {
+        sb_buf_free(&body);
+        return rc;
+    }
+    return post_batch(j, &body, ts, w->secret ? sig : NULL);
+}
+
+/* Sends event idx (single mode). 0, or an SB_E* code (nothing sent). */
+static int send_one(wh_job *j, int idx)
+{
+    sink_webhook *w = j->w;
+    const outbox_event *ev = j->batch[idx];
+    const char *hdrs[16 + 8];
+    char ts_h[64], sig_h[128], idem_h[320], id_h[320], type_h[200], att_h[64];
     size_t k = 0;
     long long ts = (long long)time(NULL);
-    const char *bp;
-    size_t blen;
-    wh_req *rq = NULL;
     int rc;
 
-    sb_buf_init(&body, WH_MAX_BATCH_BODY);
-    if (idx >= 0) {
-        const outbox_event *ev = j->batch[idx];
-        bp = ev->payload;
-        blen = ev->payload_len;
-        snprintf(idem_h, sizeof idem_h, "Idempotency-Key: %s", ev->id);
-        snprintf(id_h, sizeof id_h, "X-Switchboard-Event-Id: %s", ev->id);
-        snprintf(type_h, sizeof type_h, "X-Switchboard-Event-Type: %s", ev->type);
-        snprintf(att_h, sizeof att_h, "X-Switchboard-Attempt: %u", ev->attempt);
-        hdrs[k++] = idem_h;
-        hdrs[k++] = id_h;
-        hdrs[k++] = type_h;
-        hdrs[k++] = att_h;
-    } else {
-        size_t need = j->n + 1; /* brackets and commas */
-        for (size_t i = 0; i < j->n; i++)
-            need += j->batch[i]->payload_len;
-        rc = sb_buf_reserve(&body, need); /* one allocation for the whole body */
-        if (!rc)
-            rc = sb_buf_append(&body, "[", 1);
-        for (size_t i = 0; !rc && i < j->n; i++) {
-            if (i)
-                rc = sb_buf_append(&body, ",", 1);
-            if (!rc)
-                rc = sb_buf_append(&body, j->batch[i]->payload, j->batch[i]->payload_len);
-        }
-        if (!rc)
-            rc = sb_buf_append(&body, "]", 1);
-        if (rc)
-            goto out;
-        bp = body.data;
-        blen = body.len;
-        snprintf(size_h, sizeof size_h, "X-Switchboard-Batch-Size: %zu", j->n);
-        hdrs[k++] = size_h;
-    }
+    snprintf(idem_h, sizeof idem_h, "Idempotency-Key: %s", ev->id);
+    snprintf(id_h, sizeof id_h, "X-Switchboard-Event-Id: %s", ev->id);
+    snprintf(type_h, sizeof type_h, "X-Switchboard-Event-Type: %s", ev->type);
+    snprintf(att_h, sizeof att_h, "X-Switchboard-Attempt: %u", ev->attempt);
+    hdrs[k++] = idem_h;
+    hdrs[k++] = id_h;
+    hdrs[k++] = type_h;
+    hdrs[k++] = att_h;
     hdrs[k++] = "Content-Type: application/json";
     snprintf(ts_h, sizeof ts_h, "X-Switchboard-Timestamp: %lld", ts);
     hdrs[k++] = ts_h;
     if (w->secret) {
         char sig[80];
-        if ((rc = wh_sign(w, ts, bp, blen, sig, sizeof sig)))
-            goto out;
+        if ((rc = wh_sign(w, ts, ev->payload, ev->payload_len, sig, sizeof sig)))
+            return rc;
         snprintf(sig_h, sizeof sig_h, "X-Switchboard-Signature: %s", sig);
         hdrs[k++] = sig_h;
     }
@@ -228,25 +283,21 @@ static int send_one(wh_job *j, int idx)
         hdrs[k++] = w->headers[i];
     hdrs[k] = NULL;
 
-    rq = malloc(sizeof *rq);
-    if (!rq) {
-        rc = SB_ENOMEM;
-        goto out;
-    }
+    wh_req *rq = malloc(sizeof *rq);
+    if (!rq)
+        return SB_ENOMEM;
     rq->j = j;
     rq->idx = idx;
     rc = httpc_request(w->base.http,
                        &(httpc_req){.method = "POST",
                                     .url = w->url,
                                     .headers = hdrs,
-                                    .body = {bp, blen},
+                                    .body = {ev->payload, ev->payload_len},
                                     .timeout_ms = w->timeout_ms,
                                     .max_body = 4096},
                        on_resp, rq);
     if (rc)
         free(rq);
-out:
-    sb_buf_free(&body);
     return rc;
 }
 
@@ -343,9 +394,10 @@ static int wh_deliver(void *impl, const outbox_event *const *batch, size_t n, ou
         j->lanes_left = 1;
         free(heads);
         free(tails);
-        if (send_one(j, -1) != 0) {
+        int rc = send_batch_now(j);
+        if (rc != 0) {
             job_free(j);
-            return SB_ENOMEM;
+            return rc;
         }
         return 0;
     }
