@@ -615,6 +615,147 @@ static void test_outbox_partitioned_keeps_order_per_call(void **state)
     fx_fini(&f);
 }
 
+/* --- a random sink: answers each batch after its own random delay (so batches finish out of
+ * order), a few events RETRY; checks at every offer that no earlier event of the same call is
+ * outstanding (in flight in another batch, or waiting for its retry) -----------------------------
+ */
+
+enum { RS_N = 3000, RS_KEYS = 37 };
+
+typedef struct rsink rsink;
+typedef struct rs_batch {
+    uv_timer_t timer;
+    rsink *r;
+    outbox_delivery *d;
+    outbox_done_cb done;
+    size_t n;
+    int64_t seq[16];
+    outbox_result res[16];
+} rs_batch;
+
+struct rsink {
+    uint64_t rng;
+    int state[RS_N + 1]; /* 0 never offered, 1 in flight, 2 accepted, 3 answered RETRY */
+    int violations, offers, batches, open_batches, max_open;
+    int64_t last_ok[RS_N + 1]; /* order number of the last acceptance */
+    int64_t n_ok;
+    uv_loop_t *loop;
+};
+
+static uint64_t rs_rand(rsink *r, uint64_t n)
+{
+    r->rng ^= r->rng << 13;
+    r->rng ^= r->rng >> 7;
+    r->rng ^= r->rng << 17;
+    return r->rng % n;
+}
+
+static void rs_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void rs_answer(uv_timer_t *t)
+{
+    rs_batch *b = t->data;
+    rsink *r = b->r;
+    for (size_t i = 0; i < b->n; i++) {
+        int64_t sq = b->seq[i];
+        if (b->res[i].verdict == OUTBOX_OK) {
+            r->state[sq] = 2;
+            r->last_ok[sq] = ++r->n_ok;
+        } else {
+            r->state[sq] = 3;
+        }
+    }
+    r->open_batches--;
+    b->done(b->d, b->res);
+    uv_close((uv_handle_t *)&b->timer, rs_closed);
+}
+
+static int rs_deliver(void *impl, const outbox_event *const *batch, size_t n, outbox_done_cb done,
+                      outbox_delivery *d)
+{
+    rsink *r = impl;
+    rs_batch *b = calloc(1, sizeof *b);
+    assert_non_null(b);
+    assert_true(n <= 16);
+    *b = (rs_batch){.r = r, .d = d, .done = done, .n = n};
+    for (size_t i = 0; i < n; i++) {
+        int64_t sq = batch[i]->seq;
+        b->seq[i] = sq;
+        /* Every earlier event of the call (seq - k * RS_KEYS) is accepted or in this batch. */
+        for (int64_t e = sq - RS_KEYS; e >= 1; e -= RS_KEYS) {
+            bool in_batch = false;
+            for (size_t k = 0; k < i; k++)
+                in_batch |= b->seq[k] == e;
+            if (!in_batch && r->state[e] != 2)
+                r->violations++;
+        }
+        r->state[sq] = 1;
+        b->res[i] = rs_rand(r, 100) < 7 ? (outbox_result){OUTBOX_RETRY, 0, "random"}
+                                        : (outbox_result){OUTBOX_OK, 0, NULL};
+        r->offers++;
+    }
+    r->batches++;
+    if (++r->open_batches > r->max_open)
+        r->max_open = r->open_batches;
+    uv_timer_init(r->loop, &b->timer);
+    b->timer.data = b;
+    uv_timer_start(&b->timer, rs_answer, rs_rand(r, 4), 0);
+    return 0;
+}
+
+static const outbox_sink_ops rs_ops = {"random", NULL, rs_deliver, NULL, NULL};
+
+static bool rs_all_ok(void *ud)
+{
+    rsink *r = ud;
+    if (r->open_batches)
+        return false;
+    for (int s = 1; s <= RS_N; s++)
+        if (r->state[s] != 2)
+            return false;
+    return true;
+}
+
+/* Many calls, several batches in flight finishing in random order, random retries: an event is
+ * never offered while an earlier event of its call is outstanding, every event arrives, the last
+ * copies are in per-call order and the cursor ends at the end. */
+static void test_outbox_partitioned_random_answers_keep_call_order(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_open_outbox(&f, NULL);
+    rsink *r = calloc(1, sizeof *r);
+    r->rng = 0x9e3779b97f4a7c15ULL;
+    r->loop = &f.loop;
+    outbox_sink_config cfg = {.name = "rnd",
+                              .is_partitioned = true,
+                              .batch_max = 16,
+                              .max_inflight = 6,
+                              .window = 300,
+                              .max_attempts = 1000,
+                              .backoff_base_ms = 2,
+                              .backoff_max_ms = 8};
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &rs_ops, r, NULL), 0);
+    append_n(&f, "r", RS_N, RS_KEYS, 1000);
+    assert_true(run_until(&f, rs_all_ok, r, 30000));
+    assert_int_equal(r->violations, 0);
+    assert_true(r->max_open > 1);       /* batches overlapped */
+    assert_true(r->offers > RS_N + 50); /* retries happened */
+    for (int s = RS_KEYS + 1; s <= RS_N; s++)
+        assert_true(r->last_ok[s] > r->last_ok[s - RS_KEYS]);
+    sinkat at = {f.ob, "rnd", RS_N};
+    assert_true(run_until(&f, sink_at, &at, 5000));
+    fx_close_outbox(&f);
+    store_sink_status ss;
+    assert_int_equal(outbox_admin_status(f.db, "rnd", &ss), 0);
+    assert_int_equal(ss.cursor, RS_N);
+    free(r);
+    fx_fini(&f);
+}
+
 static bool wants_even(void *impl, const outbox_event *ev)
 {
     return ev->seq % 2 == 0;
@@ -894,6 +1035,7 @@ int main(void)
         cmocka_unit_test(test_outbox_close_waits_for_inflight_and_failed_deliver_retries),
         cmocka_unit_test(test_outbox_down_sink_does_not_hold_back_others),
         cmocka_unit_test(test_outbox_partitioned_keeps_order_per_call),
+        cmocka_unit_test(test_outbox_partitioned_random_answers_keep_call_order),
         cmocka_unit_test(test_outbox_filter_skips_and_restart_resumes),
         cmocka_unit_test(test_outbox_replay_from_time),
         cmocka_unit_test(test_outbox_prunes_delivered_and_watches_size),
