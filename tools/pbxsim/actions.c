@@ -329,8 +329,10 @@ static void act_coreshowchannels(sim_session *s, const ami_packet *p)
     pbxsim *sim = s->sim;
     sim_send_listack(s, p, "Channels will follow");
     int n = 0;
-    for (size_t i = sim->state.nchans; i-- > 0;) {
-        const sim_channel *c = &sim->state.chans[i];
+    for (size_t i = sim->state.nslots; i-- > 0;) {
+        const sim_channel *c = sim->state.chans[i];
+        if (!c)
+            continue;
         char dur[32];
         fmt_duration(sim_chan_age(sim, c), dur, sizeof dur);
         ami_msg m;
@@ -357,8 +359,10 @@ static void act_status(sim_session *s, const ami_packet *p)
     }
     sim_send_listack(s, p, "Channel status will follow");
     int n = 0;
-    for (size_t i = sim->state.nchans; i-- > 0;) {
-        const sim_channel *c = &sim->state.chans[i];
+    for (size_t i = sim->state.nslots; i-- > 0;) {
+        const sim_channel *c = sim->state.chans[i];
+        if (!c)
+            continue;
         if (only.len && !sb_slice_eq(only, sb_slice_cstr(c->name)))
             continue;
         char type[32];
@@ -428,8 +432,10 @@ static void cmd_channels_concise(pbxsim *sim, ami_msg *m)
         out_line(m, ""); /* fixture 01: an empty Output line */
         return;
     }
-    for (size_t i = sim->state.nchans; i-- > 0;) {
-        const sim_channel *c = &sim->state.chans[i];
+    for (size_t i = sim->state.nslots; i-- > 0;) {
+        const sim_channel *c = sim->state.chans[i];
+        if (!c)
+            continue;
         char line[600];
         snprintf(line, sizeof line, "%s!%s!%s!%d!%s!%s!%s!%s!!!3!%llu!%s!%s", c->name, c->context,
                  c->exten, c->priority, sim_state_desc(c->state), c->app, c->appdata, c->cid_num,

@@ -163,8 +163,9 @@ void sim_act_pjsipshowendpoints(sim_session *s, const ami_packet *p)
         else
             contacts[0] = '\0';
         int active = 0;
-        for (size_t c = 0; c < sim->state.nchans; c++)
-            if (strncmp(sim->state.chans[c].name, prefix, strlen(prefix)) == 0)
+        for (size_t c = 0; c < sim->state.nslots; c++)
+            if (sim->state.chans[c] &&
+                strncmp(sim->state.chans[c]->name, prefix, strlen(prefix)) == 0)
                 active++;
         ami_msg m;
         ami_msg_init(&m, "Event", "EndpointList");
@@ -396,16 +397,16 @@ static void hangup_call(pbxsim *sim, const char *target, int cause)
     sim_channel *t = sim_state_channel(&sim->state, sb_slice_cstr(target));
     if (!t)
         return;
-    sim_call *owner = t->owner;
+    sim_call *owner = sim_call_find(sim, t->owner_id);
     char names[16][96];
     int n = 0;
-    for (size_t i = sim->state.nchans; i-- > 0 && n < 16;) {
-        const sim_channel *c = &sim->state.chans[i];
-        if (c == t || (owner && c->owner == owner))
+    for (size_t i = sim->state.nslots; i-- > 0 && n < 16;) {
+        const sim_channel *c = sim->state.chans[i];
+        if (c && (c == t || (owner && c->owner_id == owner->id)))
             sim_copy(names[n++], sizeof names[0], c->name);
     }
     if (owner)
-        sim_call_cancel(owner); /* clears the owner pointers */
+        sim_call_cancel(owner);
     t = sim_state_channel(&sim->state, sb_slice_cstr(target));
     ami_msg m;
     ami_msg_init(&m, "Event", "HangupRequest");
@@ -471,13 +472,14 @@ void sim_act_redirect(sim_session *s, const ami_packet *p)
     const char *vp[3] = {vars[0], vars[1], vars[2]};
     /* A scenario may say what the redirected call does next: NAME-redirect.scn, played with
      * the call's own variables (fixture 14); otherwise the channel just moves. */
-    if (c->owner) {
+    sim_call *owner = sim_call_find(sim, c->owner_id);
+    if (owner) {
         char name[160];
-        snprintf(name, sizeof name, "%s-redirect", c->owner->scn->name);
+        snprintf(name, sizeof name, "%s-redirect", owner->scn->name);
         int err = 0;
         const scenario *next = sim_scenario_get(sim, name, &err);
         if (next) {
-            sim_call_switch(c->owner, next, vp, nv);
+            sim_call_switch(owner, next, vp, nv);
             return;
         }
     }

@@ -108,7 +108,10 @@ typedef struct sim_channel {
     char app[32], appdata[128];
     char bridge[40];
     uint64_t created_ms;
-    struct sim_call *owner; /* the scenario instance that created it, or NULL */
+    uint64_t owner_id; /* id of the scenario instance that created it (sim_call_find), or 0 */
+    size_t slot;       /* its index in sim_state.chans */
+    uint32_t hash;     /* of name (sim_state's index) */
+    struct sim_channel *hnext; /* next in its hash bucket */
 } sim_channel;
 
 typedef struct sim_member {
@@ -165,9 +168,16 @@ typedef struct sim_hint {
     int status;
 } sim_hint;
 
+/* Channels are kept in creation order (the list actions answer newest first) AND indexed by name,
+ * so that every event costs O(1) whatever the number of live channels: `chans` holds one pointer
+ * per slot in creation order, NULL where a channel was removed (holes are compacted once they
+ * outnumber the live channels); iterate with `for (i = nslots; i-- > 0;) if (chans[i]) ...`. */
 typedef struct sim_state {
-    sim_channel *chans; /* creation order */
-    size_t nchans, capchans;
+    sim_channel **chans; /* nslots used, creation order; NULL = removed */
+    size_t nslots, capslots;
+    size_t nchans;         /* live channels */
+    sim_channel **buckets; /* name hash index: nbuckets (a power of two) chains */
+    size_t nbuckets;
     sim_queue queues[SIM_MAX_QUEUES];
     int nqueues;
     sim_device devices[SIM_MAX_DEVICES];
@@ -210,6 +220,7 @@ typedef struct sim_call {
     bool timer_open;
     bool done;
     struct sim_call *prev, *next;
+    uint64_t id; /* 1, 2, ... (sim_channel.owner_id) */
     sim_var *vars;
     size_t nvars, capvars;
     char **orig_vars; /* originate Variable: values, "NAME=value" */
@@ -254,6 +265,7 @@ struct pbxsim {
     sim_session *sessions;
     uint64_t next_session_id;
     sim_call *calls;
+    uint64_t next_call_id;
     scenario *scenarios;
     sim_load load;
     sim_state state;
@@ -339,6 +351,7 @@ void sim_state_init(sim_state *st, time_t now);
 void sim_state_free(sim_state *st);
 /* Applies one emitted event (parsed headers) to the state. */
 void sim_state_apply(pbxsim *sim, const ami_header *h, size_t n);
+/* The live channel called name, or NULL: O(1) (hash index). */
 sim_channel *sim_state_channel(sim_state *st, sb_slice name);
 sim_queue *sim_state_queue(sim_state *st, sb_slice name);
 sim_member *sim_queue_member(sim_queue *q, sb_slice iface);
@@ -356,6 +369,8 @@ void sim_scenarios_free(pbxsim *sim);
 /* Starts an instance with extra vars ("NAME=value", n of them) and originate variables. */
 int sim_call_start(pbxsim *sim, const scenario *scn, const char *const *vars, size_t nvars,
                    const char *const *orig_vars, size_t norig, sim_call **out);
+/* The running instance with this id (sim_channel.owner_id), or NULL (finished, or id 0). */
+sim_call *sim_call_find(pbxsim *sim, uint64_t id);
 /* Cancels an instance: no more steps; on_done(SB_ECANCELED). */
 void sim_call_cancel(sim_call *c);
 /* Moves a running instance to another scenario, keeping its variables (Redirect). */

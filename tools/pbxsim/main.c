@@ -78,13 +78,13 @@ static void run_line(app *a, const char *line)
         pbxsim_get_stats(a->sim, &st);
         printf("sessions_open=%u sessions_accepted=%llu logins_ok=%llu logins_failed=%llu "
                "actions=%llu denied=%llu events_emitted=%llu events_sent=%llu bytes_sent=%llu "
-               "calls_started=%llu calls_active=%u channels=%u\n",
+               "calls_started=%llu calls_active=%u channels=%u load_behind=%llu\n",
                st.sessions_open, (unsigned long long)st.sessions_accepted,
                (unsigned long long)st.logins_ok, (unsigned long long)st.logins_failed,
                (unsigned long long)st.actions, (unsigned long long)st.denied,
                (unsigned long long)st.events_emitted, (unsigned long long)st.events_sent,
                (unsigned long long)st.bytes_sent, (unsigned long long)st.calls_started,
-               st.calls_active, st.channels);
+               st.calls_active, st.channels, (unsigned long long)st.load_behind);
         fflush(stdout);
         return;
     }

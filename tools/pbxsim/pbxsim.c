@@ -699,6 +699,24 @@ int pbxsim_play(pbxsim *sim, const char *name, const pbxsim_play_opts *opts)
     return 0;
 }
 
+/* Calls due by now (the first at once), never more than the load's total. */
+static uint64_t load_due(const sim_load *ld, uint64_t now)
+{
+    uint64_t total = (uint64_t)((double)(ld->end_ms - ld->started_ms) * ld->rate / 1000.0);
+    if (now >= ld->end_ms)
+        return total;
+    uint64_t due = (uint64_t)((double)(now - ld->started_ms) * ld->rate / 1000.0) + 1;
+    return due < total ? due : total;
+}
+
+/* Starts the calls that are due. A loop that was late catches up, but at most LOAD_BURST_MS worth
+ * of calls per tick: starting every overdue call at once made a late loop later still (each call
+ * then plays its first steps in the same turn), so a simulator offered more than it can play
+ * starved its own sockets — no accept, no answers — for as long as the load lasted. Capped, the
+ * calls start at the rate the loop sustains, the loop keeps serving I/O between ticks, and the
+ * load simply ends later: every one of its calls is still played (load_behind counts the lag). */
+#define LOAD_BURST_MS 100
+
 static void load_tick(uv_timer_t *t)
 {
     pbxsim *sim = t->data;
@@ -706,10 +724,11 @@ static void load_tick(uv_timer_t *t)
     if (!ld->active)
         return;
     uint64_t now = sim_now_ms(sim);
-    uint64_t elapsed = now - ld->started_ms;
-    uint64_t due = (uint64_t)((double)elapsed * ld->rate / 1000.0) + 1;
-    if (now >= ld->end_ms)
-        due = (uint64_t)((double)(ld->end_ms - ld->started_ms) * ld->rate / 1000.0);
+    uint64_t due = load_due(ld, now);
+    uint64_t burst = (uint64_t)(ld->rate * LOAD_BURST_MS / 1000.0) + 1;
+    if (due > ld->calls + burst)
+        due = ld->calls + burst;
+    uint64_t total = load_due(ld, ld->end_ms);
     while (ld->calls < due) {
         char agent[24], agent2[24];
         const char *vars[3] = {agent, agent2, NULL};
@@ -720,11 +739,13 @@ static void load_tick(uv_timer_t *t)
             snprintf(agent2, sizeof agent2, "AGENT2=%llu",
                      (unsigned long long)ld->agent_lo + (ld->calls + 1) % ld->agent_n);
         }
-        if (pbxsim_play(sim, ld->scenario, ld->agent_n ? &o : NULL) < 0)
+        if (pbxsim_play(sim, ld->scenario, ld->agent_n ? &o : NULL) < 0) {
+            ld->calls = total; /* cannot play: give the load up rather than retry forever */
             break;
+        }
         ld->calls++;
     }
-    if (now >= ld->end_ms) {
+    if (now >= ld->end_ms && ld->calls >= total) {
         ld->active = false;
         uv_timer_stop(t);
     }
@@ -786,6 +807,11 @@ void pbxsim_get_stats(const pbxsim *sim, pbxsim_stats *out)
 {
     *out = sim->stats;
     out->channels = (uint32_t)sim->state.nchans;
+    out->load_behind = 0;
+    if (sim->load.active) {
+        uint64_t due = load_due(&sim->load, sim_now_ms(sim));
+        out->load_behind = due > sim->load.calls ? due - sim->load.calls : 0;
+    }
     uint32_t active = 0;
     for (const sim_call *c = sim->calls; c; c = c->next)
         active++;

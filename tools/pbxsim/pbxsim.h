@@ -80,8 +80,11 @@ int pbxsim_play(pbxsim *sim, const char *name, const pbxsim_play_opts *opts);
  * start them. */
 extern const char *const pbxsim_scenarios[];
 
-/* Load mode: starts calls_per_second instances of scenario NAME per second for duration_ms.
- * A new call replaces a running load. Returns 0, SB_EINVAL, SB_ENOTFOUND. */
+/* Load mode: starts calls_per_second instances of scenario NAME per second for duration_ms,
+ * rate x duration calls in all. A loop that runs late catches up at most 100 ms worth of calls
+ * per tick, so a load above what the simulator sustains runs longer instead of starving its
+ * sockets (pbxsim_stats.load_behind). A new call replaces a running load.
+ * Returns 0, SB_EINVAL, SB_ENOTFOUND. */
 int pbxsim_load(pbxsim *sim, double calls_per_second, uint64_t duration_ms, const char *name);
 /* Load mode spreading the calls over the agents agent_lo..agent_hi (inclusive): the k-th call
  * (from 0) is played with AGENT=agent_lo+k%n and AGENT2=agent_lo+(k+1)%n (n = hi-lo+1; with
@@ -131,6 +134,7 @@ typedef struct pbxsim_stats {
     uint64_t calls_started; /* scenario instances started */
     uint32_t calls_active;  /* scenario instances still playing */
     uint32_t channels;      /* live channels in the simulated state */
+    uint64_t load_behind;   /* calls of the running load due by now but not started yet (lag) */
 } pbxsim_stats;
 
 /* Copies the counters into *out. */

@@ -578,9 +578,6 @@ static void call_finish(sim_call *c, int status)
         sim->calls = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    for (size_t i = 0; i < sim->state.nchans; i++)
-        if (sim->state.chans[i].owner == c)
-            sim->state.chans[i].owner = NULL;
     if (sim->emitting == c)
         sim->emitting = NULL;
     uv_timer_stop(&c->timer);
@@ -624,6 +621,7 @@ int sim_call_start(pbxsim *sim, const scenario *scn, const char *const *vars, si
         return SB_ENOMEM;
     c->sim = sim;
     c->scn = scn;
+    c->id = ++sim->next_call_id;
     c->start = time(NULL);
     c->start_ms = sim_now_ms(sim);
     for (size_t i = 0; i < nvars; i++)
@@ -665,6 +663,16 @@ fail:
     free(c->orig_vars);
     free(c);
     return rc;
+}
+
+sim_call *sim_call_find(pbxsim *sim, uint64_t id)
+{
+    if (!id)
+        return NULL;
+    for (sim_call *c = sim->calls; c; c = c->next)
+        if (c->id == id)
+            return c;
+    return NULL;
 }
 
 void sim_call_cancel(sim_call *c)

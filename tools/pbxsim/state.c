@@ -72,9 +72,13 @@ void sim_state_init(sim_state *st, time_t now)
 
 void sim_state_free(sim_state *st)
 {
+    for (size_t i = 0; i < st->nslots; i++)
+        free(st->chans[i]);
     free(st->chans);
+    free(st->buckets);
     st->chans = NULL;
-    st->nchans = st->capchans = 0;
+    st->buckets = NULL;
+    st->nslots = st->capslots = st->nchans = st->nbuckets = 0;
 }
 
 static const char *const state_desc[] = {
@@ -88,12 +92,117 @@ const char *sim_state_desc(int state)
     return state_desc[state];
 }
 
+/* ---- channels: creation-order slots plus a name index ----
+ * A load of 1,000 calls/s keeps ~2,000 channels live, and every event looks its channel up: a
+ * linear scan made each event O(live channels), so a simulator that fell behind (more calls in
+ * flight) got slower per event and never caught up (docs/pbxsim.md, "Load"). */
+
+static uint32_t name_hash(sb_slice name)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < name.len; i++) {
+        h ^= (unsigned char)name.ptr[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
 sim_channel *sim_state_channel(sim_state *st, sb_slice name)
 {
-    for (size_t i = 0; i < st->nchans; i++)
-        if (sb_slice_eq(sb_slice_cstr(st->chans[i].name), name))
-            return &st->chans[i];
+    if (!st->nbuckets)
+        return NULL;
+    uint32_t h = name_hash(name);
+    for (sim_channel *c = st->buckets[h & (st->nbuckets - 1)]; c; c = c->hnext)
+        if (c->hash == h && sb_slice_eq(sb_slice_cstr(c->name), name))
+            return c;
     return NULL;
+}
+
+/* Keeps the index at most one channel per bucket on average. Returns false when out of memory. */
+static bool index_grow(sim_state *st)
+{
+    if (st->nchans + 1 <= st->nbuckets)
+        return true;
+    size_t n = st->nbuckets ? st->nbuckets * 2 : 256;
+    sim_channel **b = calloc(n, sizeof *b);
+    if (!b)
+        return false;
+    for (size_t i = 0; i < st->nslots; i++) {
+        sim_channel *c = st->chans[i];
+        if (!c)
+            continue;
+        c->hnext = b[c->hash & (n - 1)];
+        b[c->hash & (n - 1)] = c;
+    }
+    free(st->buckets);
+    st->buckets = b;
+    st->nbuckets = n;
+    return true;
+}
+
+/* Closes the holes left by removed channels, keeping the order (amortized O(1) per removal). */
+static void slots_compact(sim_state *st)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < st->nslots; i++)
+        if (st->chans[i]) {
+            st->chans[j] = st->chans[i];
+            st->chans[j]->slot = j;
+            j++;
+        }
+    st->nslots = j;
+}
+
+/* Adds a zeroed channel named name (not yet present) at the newest slot; NULL when out of
+ * memory. */
+static sim_channel *channel_new(sim_state *st, sb_slice name)
+{
+    if (st->nslots == st->capslots) {
+        if (st->nslots > 2 * st->nchans + 64) {
+            slots_compact(st);
+        } else {
+            size_t cap = st->capslots ? st->capslots * 2 : 64;
+            sim_channel **n = realloc(st->chans, cap * sizeof *n);
+            if (!n)
+                return NULL;
+            st->chans = n;
+            st->capslots = cap;
+        }
+    }
+    if (!index_grow(st))
+        return NULL;
+    sim_channel *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    sb_slice_copy(name, c->name, sizeof c->name);
+    c->hash = name_hash(sb_slice_cstr(c->name));
+    c->slot = st->nslots;
+    st->chans[st->nslots++] = c;
+    size_t b = c->hash & (st->nbuckets - 1);
+    c->hnext = st->buckets[b];
+    st->buckets[b] = c;
+    st->nchans++;
+    return c;
+}
+
+static void channel_remove(sim_state *st, sb_slice name)
+{
+    sim_channel *c = sim_state_channel(st, name);
+    if (!c)
+        return;
+    for (sim_channel **pp = &st->buckets[c->hash & (st->nbuckets - 1)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == c) {
+            *pp = c->hnext;
+            break;
+        }
+    st->chans[c->slot] = NULL;
+    st->nchans--;
+    free(c);
+    /* trailing holes cost nothing to drop; others wait for slots_compact */
+    while (st->nslots && !st->chans[st->nslots - 1])
+        st->nslots--;
+    if (st->nslots > 2 * st->nchans + 64)
+        slots_compact(st);
 }
 
 sim_queue *sim_state_queue(sim_state *st, sb_slice name)
@@ -181,33 +290,16 @@ static void channel_update(sim_channel *c, hdrs e)
 static void channel_add(pbxsim *sim, hdrs e)
 {
     sim_state *st = &sim->state;
-    if (sim_state_channel(st, get(e, "Channel")))
+    sb_slice name = get(e, "Channel");
+    if (sim_state_channel(st, name))
         return;
-    if (st->nchans == st->capchans) {
-        size_t cap = st->capchans ? st->capchans * 2 : 64;
-        sim_channel *n = realloc(st->chans, cap * sizeof *n);
-        if (!n)
-            return;
-        st->chans = n;
-        st->capchans = cap;
-    }
-    sim_channel *c = &st->chans[st->nchans++];
-    memset(c, 0, sizeof *c);
-    COPY(c->name, get(e, "Channel"));
+    sim_channel *c = channel_new(st, name);
+    if (!c)
+        return;
     COPY(c->uniqueid, get(e, "Uniqueid"));
     channel_update(c, e);
     c->created_ms = sim_now_ms(sim);
-    c->owner = sim->emitting;
-}
-
-static void channel_remove(sim_state *st, sb_slice name)
-{
-    sim_channel *c = sim_state_channel(st, name);
-    if (!c)
-        return;
-    size_t i = (size_t)(c - st->chans);
-    memmove(&st->chans[i], &st->chans[i + 1], (st->nchans - i - 1) * sizeof *c);
-    st->nchans--;
+    c->owner_id = sim->emitting ? sim->emitting->id : 0;
 }
 
 static void member_update(pbxsim *sim, hdrs e, bool added, bool removed)
