@@ -751,6 +751,11 @@ fail:
     return rc;
 }
 
+uv_loop_t *httpc_loop(const httpc *c)
+{
+    return c->loop;
+}
+
 size_t httpc_pending(const httpc *c)
 {
     return c ? c->running.n + c->queued.n : 0;

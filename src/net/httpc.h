@@ -89,6 +89,9 @@ void httpc_free(httpc *c);
  * (queue full), SB_ENOMEM, SB_ECANCELED (client being freed); on error cb never runs. */
 int httpc_request(httpc *c, const httpc_req *req, httpc_cb cb, void *ud);
 
+/* The loop the client runs on (borrowed). */
+uv_loop_t *httpc_loop(const httpc *c);
+
 /* Requests accepted and not yet completed (running + queued). */
 size_t httpc_pending(const httpc *c);
 

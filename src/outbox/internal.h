@@ -7,13 +7,29 @@
 
 enum { ENT_READY, ENT_INFLIGHT, ENT_WAITING, ENT_DONE };
 
-/* One loaded event in a sink's window (strings in data[]). Reference-counted: the window holds
- * one reference, a pending dead-letter write another. */
 struct ob_chunk;
 
+/* A committed event in the outbox's memory tail (outbox.c), shared by the tail and by the window
+ * entries made from it; strings in data[], immutable once durable. Loop thread only. */
+typedef struct ob_rec {
+    outbox_event ev;        /* seq set when durable; attempt unused */
+    struct ob_chunk *chunk; /* the block it lives in */
+    outbox *ob;
+    uint32_t refs;
+    uint64_t key_hash;    /* FNV-1a of call_key */
+    size_t size;          /* bytes counted against the tail */
+    outbox_durable_cb cb; /* the appender's, until durable */
+    void *ud;
+    char data[];
+} ob_rec;
+
+/* One loaded event in a sink's window: strings in data[] (read from the store) or in rec (taken
+ * from the tail). Reference-counted: the window holds one reference, a pending dead-letter write
+ * another. */
 typedef struct ob_ent {
     outbox_event ev;
-    struct ob_chunk *chunk; /* the block of a load the entry lives in; NULL: its own allocation */
+    struct ob_chunk *chunk; /* the block the entry lives in; NULL: its own allocation */
+    ob_rec *rec;            /* the strings' owner (one reference), or NULL: data[] */
     uint64_t key_hash;      /* 0 for every event of a sink that is not partitioned */
     int state;
     int refs;
@@ -83,6 +99,9 @@ struct outbox_sink {
     ob_kcount *fly; /* keys of the entries in state ENT_INFLIGHT, with their counts */
     size_t fly_cap;
     size_t scan_from;         /* every entry before this window index is in flight or done */
+    int64_t attempt_hi;       /* highest seq with a retry state written by this process: reads
+                               * at or below it go to the store (the tail knows no retry state) */
+    struct ob_chunk *echunk;  /* block the entries taken from the tail are cut from */
     uint64_t cursor_saved_at; /* loop time (ms) the cursor was last handed to the writer */
 
     uv_timer_t timer;  /* next retry */
@@ -92,6 +111,7 @@ struct outbox_sink {
     bool is_handle_closed;
 
     uint64_t delivered, retried, dead;
+    uint64_t from_tail, from_store;
     char last_error[256];
 };
 
@@ -113,6 +133,15 @@ struct outbox {
     int handles_open;
     struct ob_chunk *spare; /* load blocks for reuse (load.c) */
     size_t n_spare;
+    /* The memory tail: the newest committed events, oldest first (a ring). Every stored event
+     * with seq >= tail_from is in it (INT64_MAX: none yet): only this outbox appends. */
+    ob_rec **tail;
+    size_t tail_cap, tail_head, tail_n;
+    int64_t tail_bytes, tail_max, tail_from;
+    size_t recs_pending;     /* appended records whose durable callback has not run */
+    int64_t durable_seq;     /* highest seq whose durable callback ran */
+    int64_t seq_base;        /* the last stored seq at open */
+    struct ob_chunk *rchunk; /* block records are cut from */
     void (*closed_cb)(void *);
     void *closed_ud;
 };
@@ -161,5 +190,20 @@ void ob_maybe_finish_close(outbox *ob);
 void ob_ent_unref(ob_ent *e);
 /* load.c: frees the spare load blocks (at the outbox's end). */
 void ob_spares_free(outbox *ob);
+/* load.c: a record of ev (copied; refs 1) cut from the outbox's record block, or NULL. */
+ob_rec *ob_rec_new(outbox *ob, const store_event *ev);
+void ob_rec_unref(ob_rec *r);
+/* load.c: drops a block reference held by the outbox or a sink (NULL: nothing). */
+void ob_chunk_release(struct ob_chunk *c);
+/* load.c: moves up to room committed events after s->read_pos from the tail into the window when
+ * the tail holds them (and nothing needs the store: retry state, dead letters); returns how many
+ * (0: read from the store instead). */
+int ob_tail_take(outbox_sink *s, int64_t committed, int room);
+/* outbox.c: how far sinks may read now: the committed seq, but while the writer's callbacks are
+ * running (a commit's events reach the tail one by one) only as far as they reached, so that a
+ * sink pumped in between does not read from the store what the tail gets a moment later. */
+int64_t ob_read_limit(const outbox *ob);
+/* outbox.c: the tail's i-th record (0 = oldest). */
+ob_rec *ob_tail_at(const outbox *ob, size_t i);
 
 #endif

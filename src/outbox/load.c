@@ -56,9 +56,22 @@ void ob_spares_free(outbox *ob)
     ob->n_spare = 0;
 }
 
+void ob_chunk_release(ob_chunk *c)
+{
+    chunk_unref(c);
+}
+
+void ob_rec_unref(ob_rec *r)
+{
+    if (--r->refs == 0)
+        chunk_unref(r->chunk);
+}
+
 void ob_ent_unref(ob_ent *e)
 {
     if (--e->refs == 0) {
+        if (e->rec)
+            ob_rec_unref(e->rec);
         if (e->chunk)
             chunk_unref(e->chunk);
         else
@@ -74,6 +87,96 @@ static uint64_t key_hash(const char *s)
         h *= 1099511628211ULL;
     }
     return h;
+}
+
+static size_t align_up(size_t sz)
+{
+    return (sz + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+}
+
+/* Cuts sz bytes from *cur (the holder's block, one reference held by the holder), starting a new
+ * block (a spare first) when it is full; the piece holds a reference to its block, returned in
+ * *which. Loop thread. NULL when out of memory. */
+static void *loop_cut(outbox *ob, ob_chunk **cur, size_t sz, ob_chunk **which)
+{
+    sz = align_up(sz);
+    ob_chunk *c = *cur;
+    if (!c || c->cap - c->used < sz) {
+        ob_chunk *nc;
+        if (sz <= CHUNK_BYTES && ob->spare) {
+            nc = ob->spare;
+            ob->spare = nc->next;
+            ob->n_spare--;
+        } else {
+            size_t cap = sz > CHUNK_BYTES ? sz : CHUNK_BYTES;
+            if (!(nc = malloc(sizeof *nc + cap)))
+                return NULL;
+            nc->cap = cap;
+        }
+        nc->next = NULL;
+        nc->ob = ob;
+        nc->refs = 1; /* the holder's */
+        nc->used = 0;
+        chunk_unref(c);
+        *cur = c = nc;
+    }
+    void *p = (char *)c->mem + c->used;
+    c->used += sz;
+    c->refs++;
+    *which = c;
+    return p;
+}
+
+ob_rec *ob_rec_new(outbox *ob, const store_event *ev)
+{
+    size_t l_id = strlen(ev->id), l_type = strlen(ev->type), l_pbx = strlen(ev->pbx);
+    size_t l_key = strlen(ev->call_key);
+    size_t sz = sizeof(ob_rec) + l_id + l_type + l_pbx + l_key + ev->payload_len + 5;
+    ob_chunk *c = NULL;
+    ob_rec *r = loop_cut(ob, &ob->rchunk, sz, &c);
+    if (!r)
+        return NULL;
+    memset(r, 0, sizeof *r);
+    char *p = r->data;
+#define PUT(field, src, n)                                                                         \
+    do {                                                                                           \
+        memcpy(p, (src), (n));                                                                     \
+        p[(n)] = '\0';                                                                             \
+        r->ev.field = p;                                                                           \
+        p += (n) + 1;                                                                              \
+    } while (0)
+    PUT(id, ev->id, l_id);
+    PUT(type, ev->type, l_type);
+    PUT(pbx, ev->pbx, l_pbx);
+    PUT(call_key, ev->call_key, l_key);
+    PUT(payload, ev->payload, ev->payload_len);
+#undef PUT
+    r->ev.time_ms = ev->time_ms;
+    r->ev.payload_len = ev->payload_len;
+    r->chunk = c;
+    r->ob = ob;
+    r->refs = 1;
+    r->key_hash = key_hash(r->ev.call_key);
+    r->size = align_up(sz);
+    return r;
+}
+
+/* A window entry for r (refs 1; r gets a reference). Loop thread. */
+static ob_ent *ent_from_rec(outbox_sink *s, ob_rec *r)
+{
+    ob_chunk *c = NULL;
+    ob_ent *e = loop_cut(s->ob, &s->echunk, sizeof *e, &c);
+    if (!e)
+        return NULL;
+    memset(e, 0, sizeof *e);
+    e->ev = r->ev;
+    e->chunk = c;
+    e->rec = r;
+    r->refs++;
+    e->key_hash = s->cfg.is_partitioned ? r->key_hash : 0;
+    e->refs = 1;
+    e->state = ENT_READY;
+    return e;
 }
 
 /* Copies a stored event into a new entry (refs 1, key_hash set when is_partitioned): in
@@ -174,6 +277,14 @@ static int win_reserve(outbox_sink *s, size_t more)
     return 0;
 }
 
+/* Whether the stream events after s->read_pos are the tail's to give: it holds every stored event
+ * from there on, and none of them has a retry state written by this process. */
+static bool tail_covers(const outbox_sink *s)
+{
+    const outbox *ob = s->ob;
+    return ob->tail_n > 0 && s->read_pos + 1 >= ob->tail_from && s->read_pos >= s->attempt_hi;
+}
+
 /* --- loading (thread pool) ---------------------------------------------------------------------
  */
 
@@ -188,6 +299,7 @@ typedef struct load_req {
     int64_t after, upto;
     int limit;
     bool want_dead;
+    bool is_dead_only; /* the stream events are in the tail: read only the dead letters */
     int64_t dead_after;
     ent_list evs, dead;
     ob_chunk *chunk;  /* the block being filled (the load's reference) */
@@ -275,7 +387,7 @@ static void load_work(uv_work_t *w)
                                                   load_dead_cb, r)))
         return;
     int limit = r->limit - (int)r->dead.n;
-    if (limit > 0 && r->upto > r->after) {
+    if (limit > 0 && r->upto > r->after && !r->is_dead_only) {
         if ((r->err = store_events_scan(s->rconn, r->after, r->upto, limit, load_event_cb, r)))
             return;
         if (r->evs.n > 0)
@@ -348,6 +460,9 @@ static void merge_events(outbox_sink *s, load_req *r)
         last = e->ev.seq;
         s->win[s->n++] = e;
     }
+    s->from_store += r->evs.n;
+    if (r->is_dead_only)
+        return; /* no stream event was read: read_pos stays */
     /* Fewer rows than asked: nothing else is stored up to r->upto (ids that were duplicates). */
     int limit = r->limit - (int)r->dead.n;
     if (limit <= 0)
@@ -407,6 +522,7 @@ void ob_load_start(outbox_sink *s, int64_t committed, int room)
     r->upto = committed;
     r->limit = room;
     r->want_dead = s->is_dead_retry_wanted;
+    r->is_dead_only = r->want_dead && tail_covers(s);
     r->dead_after = s->dead_read_pos;
     r->ob = s->ob;
     r->is_partitioned = s->cfg.is_partitioned;
@@ -431,4 +547,46 @@ void ob_load_start(outbox_sink *s, int64_t committed, int room)
         return;
     }
     s->is_loading = true;
+}
+
+/* --- the memory tail -------------------------------------------------------------------------- */
+
+int ob_tail_take(outbox_sink *s, int64_t committed, int room)
+{
+    outbox *ob = s->ob;
+    if (!tail_covers(s) || s->is_dead_retry_wanted || s->is_loading || room <= 0)
+        return 0;
+    /* The first record after read_pos (seqs grow along the tail). */
+    size_t lo = 0, hi = ob->tail_n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ob_tail_at(ob, mid)->ev.seq <= s->read_pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == ob->tail_n || ob_tail_at(ob, lo)->ev.seq > committed)
+        return 0;
+    if (win_reserve(s, (size_t)room))
+        return 0;
+    int taken = 0;
+    int64_t last = s->read_pos;
+    for (size_t i = lo; i < ob->tail_n && taken < room; i++) {
+        ob_rec *r = ob_tail_at(ob, i);
+        if (r->ev.seq > committed)
+            break;
+        ob_ent *e = ent_from_rec(s, r);
+        if (!e)
+            break; /* out of memory: the rest is taken (or read) later */
+        if (s->ops->wants && !s->ops->wants(s->impl, &e->ev)) {
+            e->state = ENT_DONE;
+            s->n_done++;
+        }
+        s->win[s->n++] = e;
+        last = r->ev.seq;
+        taken++;
+    }
+    s->from_tail += (uint64_t)taken;
+    s->read_pos = last;
+    return taken;
 }

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/log.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,8 @@ void ob_job_attempt_put(outbox_sink *s, const ob_ent *e, const char *error)
         return;
     snprintf(j->error, sizeof j->error, "%s", error ? error : "");
     j->a = (store_attempt){e->ev.seq, e->attempts, e->first_ms, e->next_ms, j->error};
+    if (e->ev.seq > s->attempt_hi)
+        s->attempt_hi = e->ev.seq; /* a later read of this seq must see the retry state */
     job_submit(j);
 }
 
@@ -183,6 +186,89 @@ static void on_commit(int64_t committed, void *ud)
         ob_sink_pump(s);
 }
 
+/* --- the memory tail ------------------------------------------------------------------------- */
+
+ob_rec *ob_tail_at(const outbox *ob, size_t i)
+{
+    return ob->tail[(ob->tail_head + i) & (ob->tail_cap - 1)];
+}
+
+static void tail_pop(outbox *ob)
+{
+    ob_rec *r = ob->tail[ob->tail_head];
+    ob->tail_head = (ob->tail_head + 1) & (ob->tail_cap - 1);
+    ob->tail_n--;
+    ob->tail_bytes -= (int64_t)r->size;
+    ob->tail_from = r->ev.seq + 1; /* the store alone has it now */
+    ob_rec_unref(r);
+}
+
+static void tail_clear(outbox *ob)
+{
+    while (ob->tail_n)
+        tail_pop(ob);
+    ob->tail_from = INT64_MAX;
+}
+
+/* Takes r's reference. Durable events arrive in seq order; anything else empties the tail (then
+ * it starts again from r), so the tail never claims an event it does not hold. */
+static void tail_push(outbox *ob, ob_rec *r)
+{
+    if (ob->tail_n && ob_tail_at(ob, ob->tail_n - 1)->ev.seq >= r->ev.seq)
+        tail_clear(ob);
+    if (ob->tail_n == ob->tail_cap) {
+        size_t cap = ob->tail_cap ? ob->tail_cap * 2 : 1024;
+        ob_rec **t = malloc(cap * sizeof *t);
+        if (!t) { /* out of memory: the sinks read the store */
+            tail_clear(ob);
+            ob_rec_unref(r);
+            return;
+        }
+        for (size_t i = 0; i < ob->tail_n; i++)
+            t[i] = ob_tail_at(ob, i);
+        free(ob->tail);
+        ob->tail = t;
+        ob->tail_cap = cap;
+        ob->tail_head = 0;
+    }
+    if (!ob->tail_n && ob->tail_from == INT64_MAX)
+        ob->tail_from = r->ev.seq;
+    ob->tail[(ob->tail_head + ob->tail_n) & (ob->tail_cap - 1)] = r;
+    ob->tail_n++;
+    ob->tail_bytes += (int64_t)r->size;
+    while (ob->tail_bytes > ob->tail_max && ob->tail_n > 1)
+        tail_pop(ob);
+}
+
+int64_t ob_read_limit(const outbox *ob)
+{
+    int64_t c = outbox_committed_seq(ob);
+    if (!ob->recs_pending)
+        return c;
+    int64_t lim = ob->durable_seq > ob->seq_base ? ob->durable_seq : ob->seq_base;
+    return lim < c ? lim : c;
+}
+
+static void rec_durable(int status, int64_t seq, void *ud)
+{
+    ob_rec *r = ud;
+    outbox *ob = r->ob;
+    outbox_durable_cb cb = r->cb;
+    void *cud = r->ud;
+    ob->recs_pending--;
+    if (status == 0 && seq > ob->durable_seq)
+        ob->durable_seq = seq;
+    if (status == 0 && !ob->is_closing) {
+        r->ev.seq = seq;
+        tail_push(ob, r);
+    } else {
+        /* Not stored (or stored before: SB_EEXIST), or shutting down: not for the tail. */
+        ob_rec_unref(r);
+    }
+    if (cb)
+        cb(status, seq, cud);
+}
+
 int outbox_append(outbox *ob, const store_event *ev, outbox_durable_cb cb, void *ud)
 {
     if (ob->is_closing)
@@ -191,7 +277,22 @@ int outbox_append(outbox *ob, const store_event *ev, outbox_durable_cb cb, void 
         ob->n_refused++;
         return SB_ETOOBIG;
     }
-    int err = store_writer_append(ob->writer, ev, cb, ud);
+    int err;
+    if (ob->tail_max > 0) {
+        /* A copy for the tail, published when durable (rec_durable calls cb). */
+        ob_rec *r = ob_rec_new(ob, ev);
+        if (!r)
+            return SB_ENOMEM;
+        r->cb = cb;
+        r->ud = ud;
+        err = store_writer_append(ob->writer, ev, rec_durable, r);
+        if (err)
+            ob_rec_unref(r);
+        else
+            ob->recs_pending++;
+    } else {
+        err = store_writer_append(ob->writer, ev, cb, ud);
+    }
     if (err == SB_ETOOBIG)
         ob->n_refused++;
     else if (!err)
@@ -357,6 +458,8 @@ int outbox_open(uv_loop_t *loop, const outbox_options *opt, outbox **out)
         ob->opt.size_warn_bytes = 1LL << 30;
     if (ob->opt.size_max_bytes <= 0)
         ob->opt.size_max_bytes = 4LL << 30;
+    ob->tail_max = ob->opt.tail_bytes == 0 ? 64LL << 20 : ob->opt.tail_bytes;
+    ob->tail_from = INT64_MAX;
     ob->rng = ((uint64_t)ob_now_ms() << 16) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
     int err = SB_ENOMEM;
     if (!(ob->path = dup_str(opt->path)))
@@ -365,6 +468,7 @@ int outbox_open(uv_loop_t *loop, const outbox_options *opt, outbox **out)
     if ((err = store_writer_start(loop, ob->path, &ob->opt.store, &ob->opt.writer, &ob->writer)))
         goto fail;
     store_writer_on_commit(ob->writer, on_commit, ob);
+    ob->seq_base = store_writer_committed_seq(ob->writer);
     if (store_writer_submit(ob->writer, cap_run, cap_done, ob) == 0)
         ob->pending_jobs++;
     uv_timer_init(loop, &ob->prune_timer);
@@ -428,6 +532,8 @@ int outbox_sink_stats_get(outbox *ob, const char *name, outbox_sink_stats *st)
     st->delivered = s->delivered;
     st->retried = s->retried;
     st->dead = s->dead;
+    st->from_tail = s->from_tail;
+    st->from_store = s->from_store;
     snprintf(st->last_error, sizeof st->last_error, "%s", s->last_error);
     return 0;
 }
@@ -437,12 +543,14 @@ json_t *outbox_status_json(const outbox *ob)
     outbox_stats os;
     outbox_stats_get(ob, &os);
     json_t *sinks = json_array();
-    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b}", "committed",
-                          (json_int_t)os.committed, "appended", (json_int_t)os.appended, "durable",
-                          (json_int_t)os.durable, "duplicates", (json_int_t)os.duplicates, "failed",
-                          (json_int_t)os.failed, "refused", (json_int_t)os.refused, "backlog",
-                          (json_int_t)os.backlog, "storeBytes", (json_int_t)os.store_bytes,
-                          "overWarn", os.is_over_warn, "overMax", os.is_over_max);
+    json_t *o =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:I, s:I}", "committed",
+                  (json_int_t)os.committed, "appended", (json_int_t)os.appended, "durable",
+                  (json_int_t)os.durable, "duplicates", (json_int_t)os.duplicates, "failed",
+                  (json_int_t)os.failed, "refused", (json_int_t)os.refused, "backlog",
+                  (json_int_t)os.backlog, "storeBytes", (json_int_t)os.store_bytes, "overWarn",
+                  os.is_over_warn, "overMax", os.is_over_max, "tailEvents", (json_int_t)ob->tail_n,
+                  "tailBytes", (json_int_t)ob->tail_bytes);
     if (!o || !sinks || json_object_set(o, "sinks", sinks))
         goto fail;
     for (const outbox_sink *s = ob->sinks; s; s = s->next) {
@@ -450,13 +558,14 @@ json_t *outbox_status_json(const outbox *ob)
         if (outbox_sink_stats_get((outbox *)ob, s->name, &st))
             continue;
         json_t *j =
-            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "name",
-                      s->name, "kind", s->ops->kind ? s->ops->kind : "", "cursor",
+            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+                      "name", s->name, "kind", s->ops->kind ? s->ops->kind : "", "cursor",
                       (json_int_t)st.cursor, "readPos", (json_int_t)st.read_pos, "pending",
                       (json_int_t)(st.committed > st.cursor ? st.committed - st.cursor : 0),
                       "window", (json_int_t)st.window, "inflight", (json_int_t)st.inflight,
                       "waiting", (json_int_t)st.waiting, "delivered", (json_int_t)st.delivered,
-                      "retried", (json_int_t)st.retried, "dead", (json_int_t)st.dead, "lastError",
+                      "retried", (json_int_t)st.retried, "dead", (json_int_t)st.dead, "fromTail",
+                      (json_int_t)st.from_tail, "fromStore", (json_int_t)st.from_store, "lastError",
                       st.last_error[0] ? json_string(st.last_error) : json_null());
         if (!j || json_array_append_new(sinks, j))
             goto fail;
@@ -544,6 +653,9 @@ void ob_handle_closed(outbox *ob)
     }
     void (*cb)(void *) = ob->closed_cb;
     void *ud = ob->closed_ud;
+    tail_clear(ob);
+    free(ob->tail);
+    ob_chunk_release(ob->rchunk);
     ob_spares_free(ob);
     free(ob->path);
     free(ob);

@@ -104,6 +104,8 @@ typedef struct outbox_options {
                               * is also capped hard at size_max + 1/16 (writes fail past it) */
     outbox_size_cb on_size;
     void *on_size_ud;
+    int64_t tail_bytes; /* the newest committed events kept in memory, so that sinks that keep up
+                         * read them without going back to the store; 0 = 64 MiB, < 0 = none */
 } outbox_options;
 
 /* Opens the store (blocking, start-up) and starts the writer. Borrows opt. Returns 0 and *out
@@ -159,6 +161,7 @@ typedef struct outbox_sink_stats {
     size_t inflight;   /* batches at the sink */
     size_t waiting;    /* events waiting for a retry */
     uint64_t delivered, retried, dead; /* since start */
+    uint64_t from_tail, from_store;    /* events read from the memory tail / the store */
     char last_error[256];
 } outbox_sink_stats;
 /* Fills st for the sink named name; 0 or SB_ENOTFOUND. */
@@ -168,8 +171,8 @@ int outbox_sink_stats_get(outbox *ob, const char *name, outbox_sink_stats *st);
  * {"committed":N,"appended":N,"durable":N,"duplicates":N,"failed":N,"refused":N,"backlog":N,
  *  "storeBytes":N,"overWarn":B,"overMax":B,"sinks":[{"name":S,"kind":S,"cursor":N,"readPos":N,
  *  "pending":N,"window":N,"inflight":N,"waiting":N,"delivered":N,"retried":N,"dead":N,
- *  "lastError":S|null}, ...]} ("pending" = committed - cursor, an upper bound). Returns owned
- * (json_decref), or NULL when out of memory. */
+ *  "fromTail":N,"fromStore":N,"lastError":S|null}, ...],"tailEvents":N,"tailBytes":N} ("pending" =
+ * committed - cursor, an upper bound). Returns owned (json_decref), or NULL when out of memory. */
 json_t *outbox_status_json(const outbox *ob);
 
 /* `outbox retry --sink S [--from TIME]` in the daemon: puts the sink's dead letters whose event

@@ -499,7 +499,7 @@ static void pump_once(outbox_sink *s)
             start_replay(s);
         return; /* nothing new goes out until the cursor moved back */
     }
-    int64_t committed = outbox_committed_seq(s->ob);
+    int64_t committed = ob_read_limit(s->ob);
     /* Finished events held behind an unfinished one do not count against the window, so the other
      * calls of a partitioned sink flow on while one call waits for its retries, up to a hard
      * limit of WINDOW_HELD_FACTOR windows in memory. */
@@ -507,14 +507,18 @@ static void pump_once(outbox_sink *s)
     if (s->n + (size_t)s->cfg.batch_max > WINDOW_HELD_FACTOR * (size_t)s->cfg.window)
         room = 0;
     int64_t now = ob_now_ms();
-    /* Reads come in chunks of up to LOAD_BATCHES batches: a full window would otherwise start a
-     * read of one batch every time one batch finished (each read has a fixed cost: a thread-pool
-     * round trip, two queries). A smaller read only when the window is running low. */
+    /* Events still in the outbox's memory tail are taken from there, on the loop and at once.
+     * Store reads come in chunks of up to LOAD_BATCHES batches: a full window would otherwise
+     * start a read of one batch every time one batch finished (each read has a fixed cost: a
+     * thread-pool round trip, two queries). A smaller read only when the window is running low. */
     int most = LOAD_BATCHES * s->cfg.batch_max;
     int chunk = most < s->cfg.window / 2 ? most : s->cfg.window / 2;
     bool is_low = s->n - s->n_done < 2 * (size_t)s->cfg.max_inflight * (size_t)s->cfg.batch_max;
-    if (!s->is_loading && room >= s->cfg.batch_max && (room >= chunk || is_low) &&
-        now >= s->load_not_before && (s->read_pos < committed || s->is_dead_retry_wanted))
+    bool is_wanted = !s->is_loading && room >= s->cfg.batch_max && now >= s->load_not_before &&
+                     (s->read_pos < committed || s->is_dead_retry_wanted);
+    if (is_wanted && ob_tail_take(s, committed, room < most ? room : most) > 0)
+        ob_sink_compact(s); /* filtered-out events may move the cursor */
+    else if (is_wanted && (room >= chunk || is_low))
         ob_load_start(s, committed, room < most ? room : most);
     while (s->inflight < (size_t)s->cfg.max_inflight && deliver_one(s, now))
         ;
@@ -691,6 +695,7 @@ void ob_sink_free(outbox_sink *s)
     if (s->is_replay_pending && s->replay_cb)
         s->replay_cb(SB_ECANCELED, 0, s->replay_ud);
     win_clear(s);
+    ob_chunk_release(s->echunk);
     free(s->win); /* win_clear moved it back to the start of the allocation */
     free(s->set);
     free(s->fly);

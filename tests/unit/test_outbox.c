@@ -23,10 +23,16 @@ typedef struct fx {
     bool is_ordered;
 } fx;
 
+/* Every test runs three times (main): sinks reading the outbox's memory tail (the default), the
+ * store only (no tail), and a tail so small that reads switch between the two. */
+static int64_t g_tail_bytes;
+
 static void fx_open_outbox(fx *f, const outbox_options *o)
 {
     outbox_options opt = o ? *o : (outbox_options){0};
     opt.path = f->db;
+    if (!opt.tail_bytes)
+        opt.tail_bytes = g_tail_bytes;
     assert_int_equal(outbox_open(&f->loop, &opt, &f->ob), 0);
 }
 
@@ -220,6 +226,15 @@ static void test_outbox_delivers_in_order_once(void **state)
     assert_int_equal(outbox_sink_stats_get(f.ob, "hook", &st), 0);
     assert_int_equal(st.cursor, 3000);
     assert_int_equal(st.delivered, 3000);
+    if (g_tail_bytes == 0) { /* a sink that keeps up reads nothing back from the store */
+        assert_int_equal(st.from_tail, 3000);
+        assert_int_equal(st.from_store, 0);
+    } else if (g_tail_bytes < 0) {
+        assert_int_equal(st.from_tail, 0);
+        assert_int_equal(st.from_store, 3000);
+    } else {
+        assert_int_equal(st.from_tail + st.from_store, 3000);
+    }
     assert_int_equal(outbox_sink_stats_get(f.ob, "nope", &st), SB_ENOTFOUND);
     outbox_stats os;
     outbox_stats_get(f.ob, &os);
@@ -241,6 +256,64 @@ static void test_outbox_delivers_in_order_once(void **state)
     assert_int_equal(ss.cursor, 3000);
     assert_int_equal(ss.pending, 0);
     assert_int_equal(ss.dead, 0);
+    ts_fini(&t);
+    fx_fini(&f);
+}
+
+/* A tail of about 8 KB: a sink added after 100 events (more than the tail holds) reads them all
+ * from the store; 20 more arrive while it keeps up and come from the tail; the events are the
+ * same either way, and a restarted outbox (empty tail) reads from the store. */
+static void test_outbox_tail_then_store(void **state)
+{
+    fx f;
+    fx_init(&f);
+    fx_open_outbox(&f, &(outbox_options){.tail_bytes = 8000});
+    append_n(&f, "t", 100, 3, 1000);
+    wait_durable(&f, 100);
+    tsink t;
+    ts_init(&t, &f.loop, NULL);
+    outbox_sink_config cfg = {.name = "late", .batch_max = 30};
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
+    waitok w = {&t, 100};
+    assert_true(run_until(&f, has_ok, &w, 10000));
+    outbox_sink_stats st;
+    assert_int_equal(outbox_sink_stats_get(f.ob, "late", &st), 0);
+    assert_int_equal(st.from_store, 100);
+    assert_int_equal(st.from_tail, 0);
+    append_n(&f, "u", 20, 3, 2000);
+    w.want = 120;
+    assert_true(run_until(&f, has_ok, &w, 10000));
+    assert_int_equal(outbox_sink_stats_get(f.ob, "late", &st), 0);
+    assert_int_equal(st.from_store, 100);
+    assert_int_equal(st.from_tail, 20);
+    json_t *j = outbox_status_json(f.ob);
+    assert_non_null(j);
+    assert_true(json_integer_value(json_object_get(j, "tailEvents")) >= 20);
+    assert_true(json_integer_value(json_object_get(j, "tailBytes")) <= 8000);
+    json_t *sj = json_array_get(json_object_get(j, "sinks"), 0);
+    assert_int_equal(json_integer_value(json_object_get(sj, "fromTail")), 20);
+    json_decref(j);
+    run_ms(&f, 20);
+    assert_int_equal(t.ok, 120);
+    for (int i = 0; i < 120; i++)
+        assert_int_equal(t.ok_seq[i], i + 1);
+    fx_close_outbox(&f);
+    ts_fini(&t);
+    run_ms(&f, 5); /* the timer's close */
+    /* Restart: the cursor is at 120; 5 new events come from the (new) tail. */
+    fx_open_outbox(&f, &(outbox_options){.tail_bytes = 8000});
+    ts_init(&t, &f.loop, NULL);
+    assert_int_equal(outbox_add_sink(f.ob, &cfg, &ts_ops, &t, NULL), 0);
+    run_ms(&f, 50);
+    append_n(&f, "v", 5, 3, 3000);
+    w.want = 5;
+    assert_true(run_until(&f, has_ok, &w, 10000));
+    run_ms(&f, 20);
+    assert_int_equal(t.ok, 5);
+    assert_int_equal(t.ok_seq[0], 121);
+    assert_int_equal(outbox_sink_stats_get(f.ob, "late", &st), 0);
+    assert_int_equal(st.from_tail + st.from_store, 5);
+    fx_close_outbox(&f);
     ts_fini(&t);
     fx_fini(&f);
 }
@@ -1029,6 +1102,7 @@ int main(void)
         cmocka_unit_test(test_outbox_event_from_json),
         cmocka_unit_test(test_outbox_config_sections),
         cmocka_unit_test(test_outbox_delivers_in_order_once),
+        cmocka_unit_test(test_outbox_tail_then_store),
         cmocka_unit_test(test_outbox_retries_with_backoff_in_order),
         cmocka_unit_test(test_outbox_dead_letters_then_retry_op),
         cmocka_unit_test(test_outbox_retry_more_dead_letters_than_window),
@@ -1040,5 +1114,12 @@ int main(void)
         cmocka_unit_test(test_outbox_replay_from_time),
         cmocka_unit_test(test_outbox_prunes_delivered_and_watches_size),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = 0;
+    g_tail_bytes = 0;
+    failed += cmocka_run_group_tests_name("memory tail", tests, NULL, NULL);
+    g_tail_bytes = -1;
+    failed += cmocka_run_group_tests_name("store only", tests, NULL, NULL);
+    g_tail_bytes = 3000; /* a few events */
+    failed += cmocka_run_group_tests_name("small tail", tests, NULL, NULL);
+    return failed;
 }

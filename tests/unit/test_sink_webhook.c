@@ -323,6 +323,82 @@ static void test_batch_mode_posts_one_array(void **state)
     sink_webhook_ops.free(w500);
 }
 
+/* A batch body of 16 KiB or more is built and signed on the thread pool: the same body (an
+ * array of the payloads, in order), the same signature scheme (checked with OpenSSL's one-shot
+ * HMAC over timestamp "." body), the same verdicts; cancel while it is being prepared sends
+ * nothing and reports "shutting down". */
+static void test_large_batch_signed_off_the_loop(void **state)
+{
+    enum { N = 16, PAY = 1500 };
+    static outbox_event ev[N];
+    static const outbox_event *ptr[N];
+    static char pay[N][PAY + 64], id[N][16];
+    (void)state;
+    for (int i = 0; i < N; i++) {
+        snprintf(id[i], sizeof id[i], "big-%d", i);
+        int n = snprintf(pay[i], sizeof pay[i], "{\"id\":\"%s\",\"pad\":\"", id[i]);
+        memset(pay[i] + n, 'a' + i, PAY);
+        snprintf(pay[i] + n + PAY, sizeof pay[i] - (size_t)(n + PAY), "\"}");
+        ev[i] = (outbox_event){.seq = i + 1,
+                               .id = id[i],
+                               .type = "call.ended",
+                               .pbx = "pbx1",
+                               .call_key = "L9",
+                               .payload = pay[i],
+                               .payload_len = strlen(pay[i]),
+                               .attempt = 1};
+        ptr[i] = &ev[i];
+    }
+    sink_webhook *w = make("/hook", SECRET, true, true);
+    fake_delivery *f = calloc(1, sizeof *f);
+    f->n = N;
+    assert_int_equal(sink_webhook_ops.deliver(w, ptr, N, on_done, (outbox_delivery *)f), 0);
+    assert_int_equal(f->calls, 0); /* not answered inside deliver */
+    assert_true(run_until(&f->calls, 1, 5000));
+    run_until(&f->calls, 2, 50);
+    assert_int_equal(f->calls, 1);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(f->res[i].verdict, OUTBOX_OK);
+    assert_int_equal(srv->nreqs, 1);
+    const rx_request *r = &srv->reqs[0];
+    assert_true(strlen(r->body) > 16 * 1024);
+    char ts[32], sig[128], want[80];
+    assert_true(rx_header(r, "X-Switchboard-Timestamp", ts, sizeof ts));
+    assert_true(rx_header(r, "X-Switchboard-Signature", sig, sizeof sig));
+    size_t mlen = strlen(ts) + 1 + strlen(r->body);
+    char *msg = malloc(mlen + 1);
+    snprintf(msg, mlen + 1, "%s.%s", ts, r->body);
+    unsigned char md[32];
+    unsigned int mdlen = 32;
+    HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const unsigned char *)msg, mlen, md, &mdlen);
+    free(msg);
+    memcpy(want, "v1=", 4);
+    for (int i = 0; i < 32; i++)
+        snprintf(want + 3 + 2 * i, 3, "%02x", md[i]);
+    assert_string_equal(sig, want);
+    json_t *arr = json_loads(r->body, 0, NULL);
+    assert_non_null(arr);
+    assert_int_equal(json_array_size(arr), N);
+    for (int i = 0; i < N; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(arr, i), "id")),
+                            id[i]);
+    json_decref(arr);
+    /* Canceled while the body is being prepared: nothing sent, every event retried. */
+    memset(f, 0, sizeof *f);
+    f->n = N;
+    assert_int_equal(sink_webhook_ops.deliver(w, ptr, N, on_done, (outbox_delivery *)f), 0);
+    sink_webhook_ops.cancel(w);
+    assert_true(run_until(&f->calls, 1, 5000));
+    assert_int_equal(f->calls, 1);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(f->res[i].verdict, OUTBOX_RETRY);
+        assert_non_null(strstr(f->why[i], "shutting down"));
+    }
+    assert_int_equal(srv->nreqs, 1);
+    free(f);
+    sink_webhook_ops.free(w);
+}
+
 static void test_timeout_and_close_are_retried(void **state)
 {
     evset s = {0};
@@ -429,6 +505,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_partitioned_lanes_are_independent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_mode_posts_one_array, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_batch_signed_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_and_close_are_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsigned_without_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_stops_lanes, setup, teardown),
