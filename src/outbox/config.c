@@ -137,6 +137,14 @@ int outbox_options_from_config(const sb_config *cfg, outbox_options *opt, char *
             if (outbox_parse_bytes(v, &n) || n <= 0)
                 return bad(cfg, sec, kv, "expected a size like 4G", err, errsize);
             opt->size_max_bytes = n;
+        } else if (!strcmp(k, "memory_tail")) {
+            /* 0 or "off": sinks always read the store */
+            if (!strcasecmp(v, "off"))
+                n = 0;
+            else if (outbox_parse_bytes(v, &n) || n > (16LL << 30))
+                return bad(cfg, sec, kv, "expected a size like 64M (at most 16G), or off", err,
+                           errsize);
+            opt->tail_bytes = n ? n : -1;
         } else if (!strcmp(k, "batch_max")) {
             if (parse_int(v, 1, 1000000, &n))
                 return bad(cfg, sec, kv, "expected 1..1000000", err, errsize);

@@ -1048,6 +1048,7 @@ static void test_outbox_config_sections(void **state)
 {
     const char *text = "[store]\npath = /var/lib/sb/x.db\nsynchronous = normal\nretention = 3d\n"
                        "size_warn = 512M\nsize_max = 2G\nprune_interval = 30s\n"
+                       "memory_tail = 16M\n"
                        "[sink crm]\nkind = webhook\nurl = http://x\n";
     sb_config *cfg = NULL;
     char err[256] = "";
@@ -1063,6 +1064,7 @@ static void test_outbox_config_sections(void **state)
     assert_int_equal(o.size_warn_bytes, 512LL << 20);
     assert_int_equal(o.size_max_bytes, 2LL << 30);
     assert_int_equal(o.prune_interval_ms, 30000);
+    assert_int_equal(o.tail_bytes, 16LL << 20);
     sb_config_free(cfg);
 
     /* Bad values name the file, line, section and key. */
@@ -1070,6 +1072,17 @@ static void test_outbox_config_sections(void **state)
     assert_int_equal(sb_config_parse(text, strlen(text), "t.conf", &cfg, err, sizeof err), 0);
     assert_int_equal(outbox_options_from_config(cfg, &o, err, sizeof err), SB_ECONFIG);
     assert_string_equal(err, "t.conf:2: [store] retention: expected a duration like 7d, 12h, 30m");
+    sb_config_free(cfg);
+    text = "[store]\nmemory_tail = off\n";
+    assert_int_equal(sb_config_parse(text, strlen(text), "t.conf", &cfg, err, sizeof err), 0);
+    assert_int_equal(outbox_options_from_config(cfg, &o, err, sizeof err), 0);
+    assert_true(o.tail_bytes < 0);
+    sb_config_free(cfg);
+    text = "[store]\nmemory_tail = lots\n";
+    assert_int_equal(sb_config_parse(text, strlen(text), "t.conf", &cfg, err, sizeof err), 0);
+    assert_int_equal(outbox_options_from_config(cfg, &o, err, sizeof err), SB_ECONFIG);
+    assert_string_equal(
+        err, "t.conf:2: [store] memory_tail: expected a size like 64M (at most 16G), or off");
     sb_config_free(cfg);
     text = "[store]\ncolour = blue\n";
     assert_int_equal(sb_config_parse(text, strlen(text), "t.conf", &cfg, err, sizeof err), 0);
