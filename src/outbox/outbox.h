@@ -217,8 +217,9 @@ int outbox_parse_bytes(const char *s, int64_t *bytes);
 
 /* Status of one sink straight from the store (works while the daemon runs: WAL readers). */
 int outbox_admin_status(const char *path, const char *sink, store_sink_status *st);
-/* Marks dead letters for retry (picked up by the daemon at its next start, or at once by the
- * running daemon's outbox_retry). *count gets how many. */
+/* Marks dead letters for retry; only while no daemon runs on the store (the CLI holds the store's
+ * lock; a running daemon is asked through outbox_requests instead, src/app/outbox_control.h). The
+ * daemon delivers them when it starts. *count gets how many. */
 int outbox_admin_retry(const char *path, const char *sink, int64_t from_ms, int64_t *count);
 /* Moves the sink's cursor back to replay from from_ms; only while the daemon is stopped (a running
  * daemon would overwrite the cursor: use outbox_replay there). *cursor gets the new cursor. */
