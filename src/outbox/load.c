@@ -127,32 +127,39 @@ static void *loop_cut(outbox *ob, ob_chunk **cur, size_t sz, ob_chunk **which)
     return p;
 }
 
+/* Bytes the strings of ev take as ev_copy lays them out. */
+static size_t ev_size(const store_event *ev)
+{
+    return strlen(ev->id) + strlen(ev->type) + strlen(ev->pbx) + strlen(ev->call_key) +
+           ev->payload_len + 5;
+}
+
+/* Copies ev into dst, its strings (NUL-terminated) into data (ev_size(ev) bytes). */
+static void ev_copy(outbox_event *dst, char *data, const store_event *ev)
+{
+    const char *src[5] = {ev->id, ev->type, ev->pbx, ev->call_key, ev->payload};
+    const char **field[5] = {&dst->id, &dst->type, &dst->pbx, &dst->call_key, &dst->payload};
+    for (int i = 0; i < 5; i++) {
+        size_t n = i == 4 ? ev->payload_len : strlen(src[i]);
+        memcpy(data, src[i], n);
+        data[n] = '\0';
+        *field[i] = data;
+        data += n + 1;
+    }
+    dst->seq = ev->seq;
+    dst->time_ms = ev->time_ms;
+    dst->payload_len = ev->payload_len;
+}
+
 ob_rec *ob_rec_new(outbox *ob, const store_event *ev)
 {
-    size_t l_id = strlen(ev->id), l_type = strlen(ev->type), l_pbx = strlen(ev->pbx);
-    size_t l_key = strlen(ev->call_key);
-    size_t sz = sizeof(ob_rec) + l_id + l_type + l_pbx + l_key + ev->payload_len + 5;
+    size_t sz = sizeof(ob_rec) + ev_size(ev);
     ob_chunk *c = NULL;
     ob_rec *r = loop_cut(ob, &ob->rchunk, sz, &c);
     if (!r)
         return NULL;
     memset(r, 0, sizeof *r);
-    char *p = r->data;
-#define PUT(field, src, n)                                                                         \
-    do {                                                                                           \
-        memcpy(p, (src), (n));                                                                     \
-        p[(n)] = '\0';                                                                             \
-        r->ev.field = p;                                                                           \
-        p += (n) + 1;                                                                              \
-    } while (0)
-    PUT(id, ev->id, l_id);
-    PUT(type, ev->type, l_type);
-    PUT(pbx, ev->pbx, l_pbx);
-    PUT(call_key, ev->call_key, l_key);
-    PUT(payload, ev->payload, ev->payload_len);
-#undef PUT
-    r->ev.time_ms = ev->time_ms;
-    r->ev.payload_len = ev->payload_len;
+    ev_copy(&r->ev, r->data, ev);
     r->chunk = c;
     r->ob = ob;
     r->refs = 1;
@@ -186,9 +193,7 @@ static ob_ent *ent_from_rec(outbox_sink *s, ob_rec *r)
 static ob_ent *ent_new(const store_event *ev, ob_chunk **chunkp, ob_chunk **spares, outbox *ob,
                        bool is_partitioned)
 {
-    size_t l_id = strlen(ev->id), l_type = strlen(ev->type), l_pbx = strlen(ev->pbx);
-    size_t l_key = strlen(ev->call_key);
-    size_t sz = sizeof(ob_ent) + l_id + l_type + l_pbx + l_key + ev->payload_len + 5;
+    size_t sz = sizeof(ob_ent) + ev_size(ev);
     ob_ent *e;
     if (chunkp) {
         sz = (sz + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
@@ -223,23 +228,7 @@ static ob_ent *ent_new(const store_event *ev, ob_chunk **chunkp, ob_chunk **spar
             return NULL;
         memset(e, 0, sizeof *e);
     }
-    char *p = e->data;
-#define PUT(field, src, n)                                                                         \
-    do {                                                                                           \
-        memcpy(p, (src), (n));                                                                     \
-        p[(n)] = '\0';                                                                             \
-        e->ev.field = p;                                                                           \
-        p += (n) + 1;                                                                              \
-    } while (0)
-    PUT(id, ev->id, l_id);
-    PUT(type, ev->type, l_type);
-    PUT(pbx, ev->pbx, l_pbx);
-    PUT(call_key, ev->call_key, l_key);
-    PUT(payload, ev->payload, ev->payload_len);
-#undef PUT
-    e->ev.seq = ev->seq;
-    e->ev.time_ms = ev->time_ms;
-    e->ev.payload_len = ev->payload_len;
+    ev_copy(&e->ev, e->data, ev);
     e->refs = 1;
     e->state = ENT_READY;
     e->key_hash = is_partitioned ? key_hash(e->ev.call_key) : 0;

@@ -67,41 +67,26 @@ typedef struct wh_prep {
     int rc;
 } wh_prep;
 
-int sink_webhook_sign(const char *secret, long long ts, const char *body, size_t len, char *out,
-                      size_t outsize)
+/* "v1=" + hex(HMAC(ts "." body)) into out (68 bytes) with ctx, keyed and not yet used (it is
+ * consumed). 0 or SB_EIO. Thread-safe for distinct contexts. */
+static int mac_sign(EVP_MAC_CTX *ctx, long long ts, const char *body, size_t len, char *out)
 {
     static const char hex[] = "0123456789abcdef";
-    EVP_MAC *mac = NULL;
-    EVP_MAC_CTX *ctx = NULL;
-    OSSL_PARAM params[2];
     unsigned char md[32];
     size_t mdlen = 0;
     char tsbuf[32];
-    int n, rc = SB_EIO;
-    if (outsize < 68)
-        return SB_EINVAL;
-    n = snprintf(tsbuf, sizeof tsbuf, "%lld.", ts);
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (!mac || !(ctx = EVP_MAC_CTX_new(mac)))
-        goto out;
-    if (!EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params) ||
-        !EVP_MAC_update(ctx, (const unsigned char *)tsbuf, (size_t)n) ||
+    int n = snprintf(tsbuf, sizeof tsbuf, "%lld.", ts);
+    if (!EVP_MAC_update(ctx, (const unsigned char *)tsbuf, (size_t)n) ||
         !EVP_MAC_update(ctx, (const unsigned char *)body, len) ||
         !EVP_MAC_final(ctx, md, &mdlen, sizeof md) || mdlen != 32)
-        goto out;
+        return SB_EIO;
     memcpy(out, "v1=", 3);
     for (size_t i = 0; i < 32; i++) {
         out[3 + 2 * i] = hex[md[i] >> 4];
         out[4 + 2 * i] = hex[md[i] & 15];
     }
     out[67] = '\0';
-    rc = 0;
-out:
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
-    return rc;
+    return 0;
 }
 
 /* The keyed HMAC context for secret (the fetch and key set-up done once per sink), or NULL. */
@@ -120,34 +105,27 @@ static EVP_MAC_CTX *mac_keyed(const char *secret)
     return ctx;
 }
 
+int sink_webhook_sign(const char *secret, long long ts, const char *body, size_t len, char *out,
+                      size_t outsize)
+{
+    if (outsize < 68)
+        return SB_EINVAL;
+    EVP_MAC_CTX *ctx = mac_keyed(secret);
+    int rc = ctx ? mac_sign(ctx, ts, body, len, out) : SB_EIO;
+    EVP_MAC_CTX_free(ctx);
+    return rc;
+}
+
 /* sink_webhook_sign() with the sink's keyed context: the same "v1=<hex>" for the same input. */
 static int wh_sign(const sink_webhook *w, long long ts, const char *body, size_t len, char *out,
                    size_t outsize)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[32];
-    size_t mdlen = 0;
-    char tsbuf[32];
-    int n, rc = SB_EIO;
-    EVP_MAC_CTX *ctx;
     if (!w->mac)
         return sink_webhook_sign(w->secret, ts, body, len, out, outsize);
     if (outsize < 68)
         return SB_EINVAL;
-    n = snprintf(tsbuf, sizeof tsbuf, "%lld.", ts);
-    ctx = EVP_MAC_CTX_dup(w->mac);
-    if (!ctx || !EVP_MAC_update(ctx, (const unsigned char *)tsbuf, (size_t)n) ||
-        !EVP_MAC_update(ctx, (const unsigned char *)body, len) ||
-        !EVP_MAC_final(ctx, md, &mdlen, sizeof md) || mdlen != 32)
-        goto out;
-    memcpy(out, "v1=", 3);
-    for (size_t i = 0; i < 32; i++) {
-        out[3 + 2 * i] = hex[md[i] >> 4];
-        out[4 + 2 * i] = hex[md[i] & 15];
-    }
-    out[67] = '\0';
-    rc = 0;
-out:
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(w->mac);
+    int rc = ctx ? mac_sign(ctx, ts, body, len, out) : SB_EIO;
     EVP_MAC_CTX_free(ctx);
     return rc;
 }
@@ -204,16 +182,19 @@ static int batch_body(const wh_job *j, sb_buf *body)
     return rc;
 }
 
-/* Posts the batch body (taken: freed here or by httpc) with its timestamp and signature (NULL:
- * unsigned). 0, or an SB_E* code (nothing sent). */
-static int post_batch(wh_job *j, sb_buf *body, long long ts, const char *sig)
+/* POSTs body for event idx (single mode) or the batch (idx < 0): the headers first[0..nfirst),
+ * then the content type, the timestamp, the signature when sig, the sink's own headers. A body
+ * with is_given is a malloc'd buffer taken over (freed by httpc, also on error). 0, or an SB_E*
+ * code (nothing sent). */
+static int post(wh_job *j, int idx, const char *const *first, size_t nfirst, sb_slice body,
+                bool is_given, long long ts, const char *sig)
 {
     sink_webhook *w = j->w;
     const char *hdrs[16 + 8];
-    char ts_h[64], sig_h[128], size_h[64];
+    char ts_h[64], sig_h[128];
     size_t k = 0;
-    snprintf(size_h, sizeof size_h, "X-Switchboard-Batch-Size: %zu", j->n);
-    hdrs[k++] = size_h;
+    for (size_t i = 0; i < nfirst; i++)
+        hdrs[k++] = first[i];
     hdrs[k++] = "Content-Type: application/json";
     snprintf(ts_h, sizeof ts_h, "X-Switchboard-Timestamp: %lld", ts);
     hdrs[k++] = ts_h;
@@ -226,24 +207,36 @@ static int post_batch(wh_job *j, sb_buf *body, long long ts, const char *sig)
     hdrs[k] = NULL;
     wh_req *rq = malloc(sizeof *rq);
     if (!rq) {
-        sb_buf_free(body);
+        if (is_given)
+            free((char *)body.ptr);
         return SB_ENOMEM;
     }
     rq->j = j;
-    rq->idx = -1;
+    rq->idx = idx;
     int rc = httpc_request(w->base.http,
                            &(httpc_req){.method = "POST",
                                         .url = w->url,
                                         .headers = hdrs,
-                                        .body = {body->data, body->len},
-                                        .is_body_given = true,
+                                        .body = body,
+                                        .is_body_given = is_given,
                                         .timeout_ms = w->timeout_ms,
                                         .max_body = 4096},
                            on_resp, rq);
-    (void)sb_buf_steal(body); /* taken by httpc_request, whatever it returned */
     if (rc)
         free(rq);
     return rc;
+}
+
+/* Posts the batch body (taken: *body is left empty) with its timestamp and signature (NULL:
+ * unsigned). 0, or an SB_E* code (nothing sent). */
+static int post_batch(wh_job *j, sb_buf *body, long long ts, const char *sig)
+{
+    char size_h[64];
+    snprintf(size_h, sizeof size_h, "X-Switchboard-Batch-Size: %zu", j->n);
+    const char *first[] = {size_h};
+    sb_slice b = {body->data, body->len};
+    (void)sb_buf_steal(body); /* post takes it, whatever it returns */
+    return post(j, -1, first, 1, b, true, ts, sig);
 }
 
 /* Builds, signs and posts the batch. 0, or an SB_E* code (nothing sent). */
@@ -275,26 +268,8 @@ static void batch_fail(wh_job *j, const char *why)
 static void prep_work(uv_work_t *wk)
 {
     wh_prep *p = wk->data;
-    unsigned char md[32];
-    size_t mdlen = 0;
-    char tsbuf[32];
-    static const char hex[] = "0123456789abcdef";
-    int n = snprintf(tsbuf, sizeof tsbuf, "%lld.", p->ts);
-    if ((p->rc = batch_body(p->j, &p->body)))
-        return;
-    /* What wh_sign computes, with the worker's own copy of the keyed context. */
-    if (!EVP_MAC_update(p->mac, (const unsigned char *)tsbuf, (size_t)n) ||
-        !EVP_MAC_update(p->mac, (const unsigned char *)p->body.data, p->body.len) ||
-        !EVP_MAC_final(p->mac, md, &mdlen, sizeof md) || mdlen != 32) {
-        p->rc = SB_EIO;
-        return;
-    }
-    memcpy(p->sig, "v1=", 3);
-    for (size_t i = 0; i < 32; i++) {
-        p->sig[3 + 2 * i] = hex[md[i] >> 4];
-        p->sig[4 + 2 * i] = hex[md[i] & 15];
-    }
-    p->sig[67] = '\0';
+    if (!(p->rc = batch_body(p->j, &p->body)))
+        p->rc = mac_sign(p->mac, p->ts, p->body.data, p->body.len, p->sig);
 }
 
 static void prep_after(uv_work_t *wk, int status)
@@ -344,50 +319,18 @@ static int send_one(wh_job *j, int idx)
 {
     sink_webhook *w = j->w;
     const outbox_event *ev = j->batch[idx];
-    const char *hdrs[16 + 8];
-    char ts_h[64], sig_h[128], idem_h[320], id_h[320], type_h[200], att_h[64];
-    size_t k = 0;
+    char idem_h[320], id_h[320], type_h[200], att_h[64], sig[80];
     long long ts = (long long)time(NULL);
     int rc;
-
     snprintf(idem_h, sizeof idem_h, "Idempotency-Key: %s", ev->id);
     snprintf(id_h, sizeof id_h, "X-Switchboard-Event-Id: %s", ev->id);
     snprintf(type_h, sizeof type_h, "X-Switchboard-Event-Type: %s", ev->type);
     snprintf(att_h, sizeof att_h, "X-Switchboard-Attempt: %u", ev->attempt);
-    hdrs[k++] = idem_h;
-    hdrs[k++] = id_h;
-    hdrs[k++] = type_h;
-    hdrs[k++] = att_h;
-    hdrs[k++] = "Content-Type: application/json";
-    snprintf(ts_h, sizeof ts_h, "X-Switchboard-Timestamp: %lld", ts);
-    hdrs[k++] = ts_h;
-    if (w->secret) {
-        char sig[80];
-        if ((rc = wh_sign(w, ts, ev->payload, ev->payload_len, sig, sizeof sig)))
-            return rc;
-        snprintf(sig_h, sizeof sig_h, "X-Switchboard-Signature: %s", sig);
-        hdrs[k++] = sig_h;
-    }
-    for (size_t i = 0; i < w->nheaders && k < sizeof hdrs / sizeof hdrs[0] - 1; i++)
-        hdrs[k++] = w->headers[i];
-    hdrs[k] = NULL;
-
-    wh_req *rq = malloc(sizeof *rq);
-    if (!rq)
-        return SB_ENOMEM;
-    rq->j = j;
-    rq->idx = idx;
-    rc = httpc_request(w->base.http,
-                       &(httpc_req){.method = "POST",
-                                    .url = w->url,
-                                    .headers = hdrs,
-                                    .body = {ev->payload, ev->payload_len},
-                                    .timeout_ms = w->timeout_ms,
-                                    .max_body = 4096},
-                       on_resp, rq);
-    if (rc)
-        free(rq);
-    return rc;
+    const char *first[] = {idem_h, id_h, type_h, att_h};
+    if (w->secret && (rc = wh_sign(w, ts, ev->payload, ev->payload_len, sig, sizeof sig)))
+        return rc;
+    return post(j, idx, first, 4, (sb_slice){ev->payload, ev->payload_len}, false, ts,
+                w->secret ? sig : NULL);
 }
 
 /* Sends idx, or walks down the lane while sending fails. */
