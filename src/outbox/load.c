@@ -95,18 +95,23 @@ static size_t align_up(size_t sz)
 }
 
 /* Cuts sz bytes from *cur (the holder's block, one reference held by the holder), starting a new
- * block (a spare first) when it is full; the piece holds a reference to its block, returned in
- * *which. Loop thread. NULL when out of memory. */
-static void *loop_cut(outbox *ob, ob_chunk **cur, size_t sz, ob_chunk **which)
+ * block when it is full: from *spares first (counted in *nspare when not NULL), else malloc. The
+ * piece holds a reference to its block, returned in *which. is_loop: the full block's holder
+ * reference is dropped with chunk_unref (loop thread: the block may be free now); else it is only
+ * decremented (a load on the thread pool: the entries it cut still hold theirs). NULL when out of
+ * memory. */
+static void *chunk_cut(outbox *ob, ob_chunk **cur, ob_chunk **spares, size_t *nspare, bool is_loop,
+                       size_t sz, ob_chunk **which)
 {
     sz = align_up(sz);
     ob_chunk *c = *cur;
     if (!c || c->cap - c->used < sz) {
         ob_chunk *nc;
-        if (sz <= CHUNK_BYTES && ob->spare) {
-            nc = ob->spare;
-            ob->spare = nc->next;
-            ob->n_spare--;
+        if (sz <= CHUNK_BYTES && spares && *spares) {
+            nc = *spares;
+            *spares = nc->next;
+            if (nspare)
+                (*nspare)--;
         } else {
             size_t cap = sz > CHUNK_BYTES ? sz : CHUNK_BYTES;
             if (!(nc = malloc(sizeof *nc + cap)))
@@ -117,7 +122,10 @@ static void *loop_cut(outbox *ob, ob_chunk **cur, size_t sz, ob_chunk **which)
         nc->ob = ob;
         nc->refs = 1; /* the holder's */
         nc->used = 0;
-        chunk_unref(c);
+        if (is_loop)
+            chunk_unref(c);
+        else if (c)
+            c->refs--;
         *cur = c = nc;
     }
     void *p = (char *)c->mem + c->used;
@@ -125,6 +133,11 @@ static void *loop_cut(outbox *ob, ob_chunk **cur, size_t sz, ob_chunk **which)
     c->refs++;
     *which = c;
     return p;
+}
+
+static void *loop_cut(outbox *ob, ob_chunk **cur, size_t sz, ob_chunk **which)
+{
+    return chunk_cut(ob, cur, &ob->spare, &ob->n_spare, true, sz, which);
 }
 
 /* Bytes the strings of ev take as ev_copy lays them out. */
@@ -196,30 +209,9 @@ static ob_ent *ent_new(const store_event *ev, ob_chunk **chunkp, ob_chunk **spar
     size_t sz = sizeof(ob_ent) + ev_size(ev);
     ob_ent *e;
     if (chunkp) {
-        sz = (sz + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
-        ob_chunk *c = *chunkp;
-        if (!c || c->cap - c->used < sz) {
-            ob_chunk *nc;
-            if (sz <= CHUNK_BYTES && spares && *spares) {
-                nc = *spares;
-                *spares = nc->next;
-            } else {
-                size_t cap = sz > CHUNK_BYTES ? sz : CHUNK_BYTES;
-                if (!(nc = malloc(sizeof *nc + cap)))
-                    return NULL;
-                nc->cap = cap;
-            }
-            nc->next = NULL;
-            nc->ob = ob;
-            nc->refs = 1; /* the caller's */
-            nc->used = 0;
-            if (c)
-                c->refs--; /* never the last: its entries hold theirs */
-            *chunkp = c = nc;
-        }
-        e = (ob_ent *)((char *)c->mem + c->used);
-        c->used += sz;
-        c->refs++;
+        ob_chunk *c = NULL;
+        if (!(e = chunk_cut(ob, chunkp, spares, NULL, false, sz, &c)))
+            return NULL;
         memset(e, 0, sizeof *e);
         e->chunk = c;
     } else {
