@@ -439,10 +439,11 @@ int main(int argc, char **argv)
     printf("median of the per-run ratios (each against the baseline of its run): from the tail "
            "%.0f%%, from the store %.0f%%\n",
            100.0 * median(ratio[0]), 100.0 * median(ratio[1]));
-    printf("target (delivery >= 50%% of baseline): from the tail %s, from the store %s, end to "
-           "end %s\n",
-           m[P_TAIL] >= 0.5 * base ? "met" : "NOT met",
-           m[P_STORE] >= 0.5 * base ? "met" : "NOT met",
+    /* The verdict compares each run with its own baseline (the median of the paired ratios):
+     * other load on the machine moves both figures of a run together. */
+    printf("target (delivery >= 50%% of baseline, paired): from the tail %s, from the store %s, "
+           "end to end %s\n",
+           median(ratio[0]) >= 0.5 ? "met" : "NOT met", median(ratio[1]) >= 0.5 ? "met" : "NOT met",
            m[P_E2E] >= 0.5 * base ? "met" : "NOT met");
 
     uv_async_send(&rcv.stop);
