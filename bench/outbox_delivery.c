@@ -34,7 +34,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define REPS 5
+#define REPS 7
 
 static double now_s(void)
 {
@@ -206,6 +206,8 @@ static double run_baseline(receiver *rcv, int total, int batch, int inflight, do
         uv_run(&loop, UV_RUN_ONCE);
     double dt = now_s() - t0;
     *cpu_us = (cpu_s() - c0) * 1e6 / total;
+    if (getenv("SB_BENCH_ONLY")) /* CLOCK_MONOTONIC: perf record -k CLOCK_MONOTONIC, --time */
+        fprintf(stderr, "timed phase: %.6f,%.6f\n", t0, t0 + dt);
     long got = ext_url ? (long)(b.done - b.errors) * batch : atomic_load(&rcv->events) - start;
     if (b.errors || got < (long)b.nbodies * batch - batch)
         fprintf(stderr, "baseline: %d errors, %ld events received\n", b.errors, got);
