@@ -157,12 +157,7 @@ void api_free(api *a)
 #define R_SVC API_R(API_ROLE_SERVICE)
 
 /* THE role matrix (docs/api.md "Roles" mirrors it). scope: see api_perm. */
-static const struct {
-    const char *method, *pattern;
-    http_handler_fn fn;
-    unsigned roles;
-    const char *scope;
-} route_table[] = {
+static const api_route_def route_table[] = {
     {"GET", "/v1/openapi.json", api_get_openapi, API_ALL_ROLES, NULL},
     {"GET", "/v1/pbxs", api_get_pbxs, R_ADMIN | R_SUP | R_SVC, NULL},
     {"GET", "/v1/calls", api_get_calls, R_ADMIN | R_SUP | R_SVC, NULL},
@@ -179,24 +174,30 @@ static const struct {
     {"GET", "/v1/agents/{extension}", api_get_agent, API_ALL_ROLES, "extension"},
 };
 
-int api_add_routes(api *a, http_router *r)
+int api_add_table(api *a, http_router *r, const api_route_def *t, size_t n)
 {
-    size_t n = sizeof route_table / sizeof route_table[0];
-    if (n > sizeof a->perms / sizeof a->perms[0])
+    if (a->nperms + n > sizeof a->perms / sizeof a->perms[0])
         return SB_ETOOBIG;
     for (size_t i = 0; i < n; i++) {
-        api_perm *p = &a->perms[i];
+        api_perm *p = &a->perms[a->nperms];
         p->owner = a;
-        p->roles = route_table[i].roles;
-        p->scope = route_table[i].scope;
-        http_route route = {
-            route_table[i].method, route_table[i].pattern, route_table[i].fn, a, api_route_auth, p};
+        p->roles = t[i].roles;
+        p->scope = t[i].scope;
+        http_route route = {t[i].method, t[i].pattern, t[i].fn, a, api_route_auth, p};
         int rc = http_router_add(r, &route);
         if (rc < 0)
             return rc;
+        a->nperms++;
     }
-    a->nperms = n;
-    int rc = api_routes_add(a, r);
+    return 0;
+}
+
+int api_add_routes(api *a, http_router *r)
+{
+    a->nperms = 0;
+    int rc = api_add_table(a, r, route_table, sizeof route_table / sizeof route_table[0]);
+    if (rc >= 0)
+        rc = api_routes_add(a, r);
     return rc < 0 ? rc : api_outbox_routes_add(a, r);
 }
 

@@ -64,6 +64,16 @@ void api_member_remove(http_request *req, void *ud);
 void api_member_pause(http_request *req, void *ud);
 void api_member_unpause(http_request *req, void *ud);
 void api_get_agent(http_request *req, void *ud);
+/* One route and who may use it (scope: see api_perm). */
+typedef struct api_route_def {
+    const char *method, *pattern;
+    http_handler_fn fn;
+    unsigned roles;
+    const char *scope;
+} api_route_def;
+/* Registers t[0..n) with api_route_auth, each with its own permission after those already taken
+ * (api.c). 0, SB_ETOOBIG (no permission slot left) or the router's error. */
+int api_add_table(api *a, http_router *r, const api_route_def *t, size_t n);
 /* Adds the admin-only /v1/routes routes after the table's (routes.c). 0 or the router's error. */
 int api_routes_add(api *a, http_router *r);
 /* Adds the admin-only /v1/outbox routes (outbox_routes.c). 0 or the router's error. */

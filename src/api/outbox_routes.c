@@ -190,32 +190,13 @@ static void post_replay(http_request *req, void *ud)
     post_op(req, ud, true);
 }
 
-static const struct {
-    const char *method, *pattern;
-    http_handler_fn fn;
-} outbox_table[] = {
-    {"GET", "/v1/outbox", get_outbox},
-    {"POST", "/v1/outbox/sinks/{sink}/retry", post_retry},
-    {"POST", "/v1/outbox/sinks/{sink}/replay", post_replay},
+static const api_route_def outbox_table[] = {
+    {"GET", "/v1/outbox", get_outbox, API_R(API_ROLE_ADMIN), NULL},
+    {"POST", "/v1/outbox/sinks/{sink}/retry", post_retry, API_R(API_ROLE_ADMIN), NULL},
+    {"POST", "/v1/outbox/sinks/{sink}/replay", post_replay, API_R(API_ROLE_ADMIN), NULL},
 };
 
 int api_outbox_routes_add(api *a, http_router *r)
 {
-    size_t n = sizeof outbox_table / sizeof outbox_table[0];
-    if (a->nperms + n > sizeof a->perms / sizeof a->perms[0])
-        return SB_ETOOBIG;
-    for (size_t i = 0; i < n; i++) {
-        api_perm *p = &a->perms[a->nperms];
-        p->owner = a;
-        p->roles = API_R(API_ROLE_ADMIN);
-        p->scope = NULL;
-        http_route route = {outbox_table[i].method, outbox_table[i].pattern,
-                            outbox_table[i].fn,     a,
-                            api_route_auth,         p};
-        int rc = http_router_add(r, &route);
-        if (rc < 0)
-            return rc;
-        a->nperms++;
-    }
-    return 0;
+    return api_add_table(a, r, outbox_table, sizeof outbox_table / sizeof outbox_table[0]);
 }

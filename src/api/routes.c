@@ -599,34 +599,15 @@ static void post_route_test(http_request *req, void *ud)
 
 /* ---- registration ---- */
 
-static const struct {
-    const char *method, *pattern;
-    http_handler_fn fn;
-} routes_table[] = {
-    {"GET", "/v1/routes", get_routes},
-    {"PUT", "/v1/routes", put_routes},
-    {"POST", "/v1/routes/test", post_route_test},
-    {"GET", "/v1/routes/{set}", get_route_set},
-    {"DELETE", "/v1/routes/{set}", delete_route_set},
+static const api_route_def routes_table[] = {
+    {"GET", "/v1/routes", get_routes, API_R(API_ROLE_ADMIN), NULL},
+    {"PUT", "/v1/routes", put_routes, API_R(API_ROLE_ADMIN), NULL},
+    {"POST", "/v1/routes/test", post_route_test, API_R(API_ROLE_ADMIN), NULL},
+    {"GET", "/v1/routes/{set}", get_route_set, API_R(API_ROLE_ADMIN), NULL},
+    {"DELETE", "/v1/routes/{set}", delete_route_set, API_R(API_ROLE_ADMIN), NULL},
 };
 
 int api_routes_add(api *a, http_router *r)
 {
-    size_t n = sizeof routes_table / sizeof routes_table[0];
-    if (a->nperms + n > sizeof a->perms / sizeof a->perms[0])
-        return SB_ETOOBIG;
-    for (size_t i = 0; i < n; i++) {
-        api_perm *p = &a->perms[a->nperms];
-        p->owner = a;
-        p->roles = API_R(API_ROLE_ADMIN);
-        p->scope = NULL;
-        http_route route = {routes_table[i].method, routes_table[i].pattern,
-                            routes_table[i].fn,     a,
-                            api_route_auth,         p};
-        int rc = http_router_add(r, &route);
-        if (rc < 0)
-            return rc;
-        a->nperms++;
-    }
-    return 0;
+    return api_add_table(a, r, routes_table, sizeof routes_table / sizeof routes_table[0]);
 }
