@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 char *tu_read_file(const char *path, size_t *len)
 {
@@ -60,4 +61,22 @@ uint32_t tu_rand(void)
 __attribute__((constructor)) static void tu_ignore_sigpipe(void)
 {
     signal(SIGPIPE, SIG_IGN);
+}
+
+void tu_tmpdb_make(tu_tmpdb *t, const char *prefix)
+{
+    snprintf(t->dir, sizeof t->dir, "/tmp/sb-%s-XXXXXX", prefix);
+    assert_non_null(mkdtemp(t->dir));
+    snprintf(t->db, sizeof t->db, "%s/store.db", t->dir);
+}
+
+void tu_tmpdb_remove(tu_tmpdb *t)
+{
+    const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+    char p[160];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s%s", t->db, suffix[i]);
+        unlink(p);
+    }
+    assert_int_equal(rmdir(t->dir), 0);
 }

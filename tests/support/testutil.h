@@ -16,4 +16,15 @@ const char *tu_fixture(const char *name);
 void tu_seed(uint64_t seed);
 uint32_t tu_rand(void);
 
+/* A fresh temporary directory holding the path of a store file (not created). */
+typedef struct tu_tmpdb {
+    char dir[64];
+    char db[128];
+} tu_tmpdb;
+/* Makes the directory (/tmp/sb-PREFIX-XXXXXX); fails the test when it cannot. */
+void tu_tmpdb_make(tu_tmpdb *t, const char *prefix);
+/* Removes the store file with its -wal, -shm and -journal companions, then the directory (which
+ * must then be empty: the test fails otherwise). */
+void tu_tmpdb_remove(tu_tmpdb *t);
+
 #endif

@@ -12,29 +12,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-typedef struct tdir {
-    char dir[64];
-    char db[128];
-} tdir;
-
-static void tdir_make(tdir *t)
-{
-    snprintf(t->dir, sizeof t->dir, "/tmp/sb-store-XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
-    snprintf(t->db, sizeof t->db, "%s/store.db", t->dir);
-}
-
-static void tdir_remove(tdir *t)
-{
-    const char *suffix[] = {"", "-wal", "-shm", "-journal"};
-    char p[160];
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(p, sizeof p, "%s%s", t->db, suffix[i]);
-        unlink(p);
-    }
-    assert_int_equal(rmdir(t->dir), 0);
-}
-
 static store_event mkev(int64_t seq, const char *id, const char *key, int64_t t)
 {
     static const char payload[] = "{\"type\":\"call.started\"}";
@@ -43,8 +20,8 @@ static store_event mkev(int64_t seq, const char *id, const char *key, int64_t t)
 
 static void test_store_migrates_once_and_reopens(void **state)
 {
-    tdir t;
-    tdir_make(&t);
+    tu_tmpdb t;
+    tu_tmpdb_make(&t, "store");
     store_conn *c = NULL;
     int v = -1;
     assert_int_equal(store_open(t.db, STORE_OPEN_WRITE, NULL, &c), 0);
@@ -60,7 +37,7 @@ static void test_store_migrates_once_and_reopens(void **state)
     /* A reader opens a migrated store, but not a missing one. */
     assert_int_equal(store_open(t.db, STORE_OPEN_READ, NULL, &c), 0);
     store_close(c);
-    tdir_remove(&t);
+    tu_tmpdb_remove(&t);
     c = NULL;
     assert_int_not_equal(store_open("/tmp/sb-no-such-dir/x.db", STORE_OPEN_READ, NULL, &c), 0);
     assert_null(c);
@@ -75,8 +52,8 @@ static int collect_seq(const store_event *ev, void *ud)
 
 static void test_store_events_cursor_attempts_dead(void **state)
 {
-    tdir t;
-    tdir_make(&t);
+    tu_tmpdb t;
+    tu_tmpdb_make(&t, "store");
     store_conn *c = NULL;
     assert_int_equal(store_open(t.db, STORE_OPEN_WRITE, NULL, &c), 0);
     int64_t last = -1;
@@ -170,7 +147,7 @@ static void test_store_events_cursor_attempts_dead(void **state)
     assert_true(bytes > 4096);
     assert_int_equal(store_checkpoint(c), 0);
     store_close(c);
-    tdir_remove(&t);
+    tu_tmpdb_remove(&t);
 }
 
 /* --- writer thread ------------------------------------------------------------------------- */
@@ -245,8 +222,8 @@ static void run_until(uv_loop_t *loop, int *counter, int want, int timeout_ms)
 
 static void test_writer_group_commits_in_order(void **state)
 {
-    tdir t;
-    tdir_make(&t);
+    tu_tmpdb t;
+    tu_tmpdb_make(&t, "store");
     uv_loop_t loop;
     uv_loop_init(&loop);
     store_writer *w = NULL;
@@ -302,13 +279,13 @@ static void test_writer_group_commits_in_order(void **state)
     assert_int_equal(store_last_seq(c, &last), 0);
     assert_int_equal(last, N + 1);
     store_close(c);
-    tdir_remove(&t);
+    tu_tmpdb_remove(&t);
 }
 
 static void test_writer_refuses_when_queue_full(void **state)
 {
-    tdir t;
-    tdir_make(&t);
+    tu_tmpdb t;
+    tu_tmpdb_make(&t, "store");
     uv_loop_t loop;
     uv_loop_init(&loop);
     store_writer *w = NULL;
@@ -336,7 +313,7 @@ static void test_writer_refuses_when_queue_full(void **state)
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     (void)ev;
-    tdir_remove(&t);
+    tu_tmpdb_remove(&t);
 }
 
 static int fn_cap_small(store_conn *c, void *arg)
@@ -385,8 +362,8 @@ static int count_ids(const store_event *ev, void *ud)
  * callers, keeps what was acknowledged, and the writer goes on once there is room again. */
 static void test_writer_reports_full_store_and_recovers(void **state)
 {
-    tdir t;
-    tdir_make(&t);
+    tu_tmpdb t;
+    tu_tmpdb_make(&t, "store");
     uv_loop_t loop;
     uv_loop_init(&loop);
     store_writer *w = NULL;
@@ -434,7 +411,7 @@ static void test_writer_reports_full_store_and_recovers(void **state)
     assert_int_equal(store_events_scan(c, 0, 1000000, 0, count_ids, &n), 0);
     assert_int_equal(n, ctx.n_ok);
     store_close(c);
-    tdir_remove(&t);
+    tu_tmpdb_remove(&t);
 }
 
 int main(void)

@@ -11,29 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct tdir {
-    char dir[64];
-    char db[128];
-} tdir;
-
-static void tdir_make(tdir *t)
-{
-    snprintf(t->dir, sizeof t->dir, "/tmp/sb-storereq-XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
-    snprintf(t->db, sizeof t->db, "%s/store.db", t->dir);
-}
-
-static void tdir_remove(tdir *t)
-{
-    const char *suffix[] = {"", "-wal", "-shm", "-journal"};
-    char p[160];
-    for (size_t i = 0; i < 4; i++) {
-        snprintf(p, sizeof p, "%s%s", t->db, suffix[i]);
-        unlink(p);
-    }
-    assert_int_equal(rmdir(t->dir), 0);
-}
-
 /* A copy of the last request a callback saw, and how many it saw. */
 typedef struct seen {
     int calls;
@@ -72,8 +49,8 @@ static void get(store_conn *c, int64_t id, seen *s)
 static void test_store_request_life(void **state)
 {
     (void)state;
-    tdir t;
-    tdir_make(&t);
+    tu_tmpdb t;
+    tu_tmpdb_make(&t, "storereq");
     store_conn *c = NULL;
     int v = 0;
     seen s;
@@ -177,7 +154,7 @@ static void test_store_request_life(void **state)
     get(c, f, &s);
     assert_int_equal(s.r.created_ms, 2300);
     store_close(c);
-    tdir_remove(&t);
+    tu_tmpdb_remove(&t);
 }
 
 int main(void)
