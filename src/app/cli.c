@@ -1,6 +1,8 @@
 /* cli.c: the option parser of cli.h. */
 #include "app/cli.h"
 
+#include "app/core.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,4 +81,23 @@ int cli_next(cli_parser *p, const char **arg)
     }
     *arg = p->argv[p->i++];
     return o->id;
+}
+
+const char *cli_store_path(const char *store, const char *config, const char *cmd, int *code)
+{
+    static char path[4096];
+    char err[512];
+    sb_config *cfg = NULL;
+    *code = CMD_OK;
+    if (store)
+        return store;
+    const char *file = sb_app_find_config(config);
+    if (file && sb_config_load(file, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err);
+        *code = CMD_USAGE;
+        return NULL;
+    }
+    snprintf(path, sizeof path, "%s", app_store_path(cfg)); /* the default without a file */
+    sb_config_free(cfg);
+    return path;
 }

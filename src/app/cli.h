@@ -47,6 +47,12 @@ int cli_next(cli_parser *p, const char **arg);
 /* Prints one line "CMD: message (try 'CMD --help')" to stderr; returns CMD_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The store a command works on: store (its --store) when given, else the [store] path of the
+ * configuration (config: its --config, or the usual places, sb_app_find_config), else the
+ * default. Returns a path valid until the next call, or NULL after printing "CMD: problem" to
+ * stderr with *code = CMD_USAGE (a configuration that does not load). */
+const char *cli_store_path(const char *store, const char *config, const char *cmd, int *code);
+
 /* The commands (argv[0] is the command's own name, e.g. "serve"). */
 int cmd_serve(int argc, char **argv, const sb_subsystem *table, size_t ntable);
 int cmd_ami(int argc, char **argv);

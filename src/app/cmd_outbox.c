@@ -70,25 +70,6 @@ typedef struct outbox_args {
     int npos;
 } outbox_args;
 
-static sb_config *loaded_cfg; /* lives until exit: the store path points into it */
-
-static const char *store_path(const outbox_args *a, const char *cmd, int *code)
-{
-    char err[512];
-    *code = CMD_OK;
-    if (a->store)
-        return a->store;
-    const char *file = sb_app_find_config(a->config);
-    if (!file)
-        return app_store_path(NULL);
-    if (sb_config_load(file, &loaded_cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "%s: %s\n", cmd, err);
-        *code = CMD_USAGE;
-        return NULL;
-    }
-    return app_store_path(loaded_cfg);
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -446,14 +427,12 @@ int cmd_outbox(int argc, char **argv)
     const char *sub = a.pos[0];
     if (strcmp(sub, "status") && strcmp(sub, "retry") && strcmp(sub, "replay"))
         return cli_usage_error(cmd, "unknown command '%s' (status, retry or replay)", sub);
-    const char *path = store_path(&a, cmd, &code);
+    const char *path = cli_store_path(a.store, a.config, cmd, &code);
     if (!path)
         return code;
     if (!strcmp(sub, "status"))
         code = do_status(&a, path);
     else
         code = do_retry_replay(&a, path, !strcmp(sub, "replay"));
-    sb_config_free(loaded_cfg);
-    loaded_cfg = NULL;
     return code;
 }

@@ -89,29 +89,6 @@ static char *read_file(const char *path, size_t *len)
     return sb_buf_steal(&b);
 }
 
-static const char *store_path(const route_args *a, const char *cmd, int *code)
-{
-    *code = CMD_OK;
-    if (a->store)
-        return a->store;
-    const char *file = sb_app_find_config(a->config);
-    if (!file)
-        return "switchboard.db";
-    static char path[4096]; /* the command's one store path */
-    sb_config *cfg = NULL;
-    char err[512];
-    if (sb_config_load(file, &cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "%s: %s\n", cmd, err);
-        *code = CMD_USAGE;
-        return NULL;
-    }
-    const sb_config_section *s = sb_config_section_find(cfg, "store", NULL);
-    const char *p = s ? sb_config_section_get(s, "path") : NULL;
-    snprintf(path, sizeof path, "%s", p && *p ? p : "switchboard.db");
-    sb_config_free(cfg);
-    return path;
-}
-
 static int do_import(const route_args *a)
 {
     static const char *cmd = "switchboard route import";
@@ -121,7 +98,7 @@ static int do_import(const route_args *a)
     int64_t version;
     if (a->npos != 1)
         return cli_usage_error(cmd, "expected one FILE");
-    const char *path = store_path(a, cmd, &code);
+    const char *path = cli_store_path(a->store, a->config, cmd, &code);
     if (!path)
         return code;
     char *text = read_file(a->pos[0], &len);
@@ -157,7 +134,7 @@ static int load_db(const route_args *a, const char *cmd, route_db **db, int64_t 
             return CMD_USAGE;
         }
     } else {
-        src = store_path(a, cmd, &code);
+        src = cli_store_path(a->store, a->config, cmd, &code);
         if (!src)
             return code;
         rc = route_store_load(src, &text, &len, version);

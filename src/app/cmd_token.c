@@ -45,24 +45,6 @@ typedef struct token_args {
     int npos;
 } token_args;
 
-static const char *store_path(const token_args *a, const char *cmd, int *code)
-{
-    static sb_config *cfg; /* lives until exit: the path points into it */
-    char err[512];
-    *code = CMD_OK;
-    if (a->store)
-        return a->store;
-    const char *file = sb_app_find_config(a->config);
-    if (!file)
-        return app_store_path(NULL);
-    if (sb_config_load(file, &cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "%s: %s\n", cmd, err);
-        *code = CMD_USAGE;
-        return NULL;
-    }
-    return app_store_path(cfg);
-}
-
 static int do_create(const token_args *a)
 {
     static const char *cmd = "switchboard token create";
@@ -73,7 +55,7 @@ static int do_create(const token_args *a)
         return cli_usage_error(cmd, "--role is required (admin, supervisor, agent, service)");
     if (a->npos > 1)
         return cli_usage_error(cmd, "unexpected argument '%s'", a->pos[1]);
-    const char *path = store_path(a, cmd, &code);
+    const char *path = cli_store_path(a->store, a->config, cmd, &code);
     if (!path)
         return code;
     int rc = api_token_create(path, a->role, a->ext, a->name, token, &id, err, sizeof err);
@@ -127,7 +109,7 @@ static int do_list(const token_args *a)
     int code;
     if (a->npos > 1)
         return cli_usage_error(cmd, "unexpected argument '%s'", a->pos[1]);
-    const char *path = store_path(a, cmd, &code);
+    const char *path = cli_store_path(a->store, a->config, cmd, &code);
     if (!path)
         return code;
     if (!a->json)
@@ -150,7 +132,7 @@ static int do_revoke(const token_args *a)
     long long id = strtoll(a->pos[1], &end, 10);
     if (!*a->pos[1] || *end || id <= 0)
         return cli_usage_error(cmd, "'%s' is not a token ID", a->pos[1]);
-    const char *path = store_path(a, cmd, &code);
+    const char *path = cli_store_path(a->store, a->config, cmd, &code);
     if (!path)
         return code;
     int rc = api_token_revoke(path, id);
