@@ -19,6 +19,7 @@ class Conn:
         self.buf = b""
         self.pos = 0  # parse position in buf (no copy per message)
         self.deadline = deadline
+        self.early = []  # (sid, payload) read by request() for another subscription
         self.readline()  # INFO
         self.send(b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\n')
 
@@ -26,10 +27,16 @@ class Conn:
         self.sock.sendall(data)
 
     def fill(self):
-        if time.time() > self.deadline:
-            raise TimeoutError("nats_read: timed out")
-        self.sock.settimeout(max(0.1, min(5, self.deadline - time.time())))
-        chunk = self.sock.recv(1 << 20)
+        # A quiet spell (the server's idle heartbeat is 5 s) is not an error: only the deadline is.
+        while True:
+            if time.time() > self.deadline:
+                raise TimeoutError("nats_read: timed out")
+            self.sock.settimeout(max(0.1, min(1, self.deadline - time.time())))
+            try:
+                chunk = self.sock.recv(1 << 20)
+                break
+            except socket.timeout:
+                continue
         if not chunk:
             raise ConnectionError("nats_read: connection closed")
         self.buf = self.buf[self.pos:] + chunk
@@ -55,6 +62,8 @@ class Conn:
         """(sid, payload) of the next MSG/HMSG; answers PINGs and JetStream flow-control requests,
         skips +OK. A push consumer's messages keep their original subject: the subscription id
         tells them apart."""
+        if self.early:
+            return self.early.pop(0)
         while True:
             line = self.readline()
             if line == b"PING":
@@ -72,18 +81,28 @@ class Conn:
                 total, hdr = int(parts[-1]), int(parts[-2])
                 data = self.readn(total)
                 if data.startswith(b"NATS/1.0 100"):  # heartbeat or flow control
-                    if len(parts) == 6:
+                    if len(parts) == 6:  # a flow-control request: answer its reply subject
                         self.send(b"PUB %s 0\r\n\r\n" % parts[3])
+                    # A heartbeat after a missed flow-control answer names where to answer.
+                    for h in data[:hdr].split(b"\r\n"):
+                        if h.lower().startswith(b"nats-consumer-stalled:"):
+                            self.send(b"PUB %s 0\r\n\r\n" % h.split(b":", 1)[1].strip())
                     continue
                 return parts[2].decode(), data[hdr:]
 
     def request(self, subject, body, inbox, sid):
+        """Publishes body and returns the JSON answer on sid. Messages of other subscriptions that
+        arrive first (a new consumer may deliver before its create request is answered) are kept
+        for next_msg, not dropped."""
         payload = json.dumps(body).encode()
         self.send(b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), inbox.encode(), len(payload), payload))
+        held = []
         while True:
             got, data = self.next_msg()
             if got == sid:
+                self.early = held + self.early
                 return json.loads(data)
+            held.append((got, data))
 
 
 def main():
@@ -112,7 +131,11 @@ def main():
     got = 0
     out = []
     while got < want:
-        sid, data = c.next_msg()
+        try:
+            sid, data = c.next_msg()
+        except TimeoutError:
+            print(f"nats_read: timed out with {got} of {want} messages", file=sys.stderr)
+            return 1
         if sid != "2" or not data:
             continue
         got += 1
