@@ -10,12 +10,15 @@ out = ['/* openapi.c: GET /v1/openapi.json, the OpenAPI 3.1 description of the A
 ' * tests/unit/test_api_openapi.c fails when the two disagree. */',
 '#include "api/internal.h"',
 '',
+'/* The string is kept as the generator writes it. */',
+'/* clang-format off */',
 'static const char openapi_text[] =']
 for i in range(0, len(text), 90):
     chunk = text[i:i+90].replace('\\', '\\\\').replace('"', '\\"')
     out.append('    "' + chunk + '"')
 out[-1] += ';'
-out += ['',
+out += ['/* clang-format on */',
+'',
 'const char *api_openapi_text(size_t *len)',
 '{',
 '    *len = sizeof openapi_text - 1;',

@@ -5,6 +5,8 @@
  * tests/unit/test_api_openapi.c fails when the two disagree. */
 #include "api/internal.h"
 
+/* The string is kept as the generator writes it. */
+/* clang-format off */
 static const char openapi_text[] =
     "{\"openapi\":\"3.1.0\",\"info\":{\"title\":\"switchboard API\",\"version\":\"1\",\"description\":\"Live cal"
     "ls, queues and agents of Asterisk PBXs, click-to-dial and queue membership. Every route ne"
@@ -355,6 +357,7 @@ static const char openapi_text[] =
     "r the daemon is stopping\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/sc"
     "hemas/Error\"}}}},\"401\":{\"$ref\":\"#/components/responses/Unauthorized\"},\"403\":{\"$ref\":\"#/com"
     "ponents/responses/Forbidden\"}},\"x-roles\":[\"admin\"]}}}}";
+/* clang-format on */
 
 const char *api_openapi_text(size_t *len)
 {
