@@ -268,10 +268,9 @@ static void on_delivered(outbox_delivery *d, const outbox_result *results)
         ob_ent *e = d->ents[i];
         const outbox_result *r = &results[i];
         const char *why = r->error && *r->error ? r->error : "no reason given";
-        if (r->verdict != OUTBOX_OK || set_has(s, e->key_hash))
-            s->scan_from = 0; /* an entry becomes sendable again: the next scan looks at all */
         if (set_has(s, e->key_hash)) {
             e->state = ENT_READY; /* sent again after the earlier one of its key */
+            s->scan_from = 0;     /* sendable again: the next scan looks at the whole window */
             continue;
         }
         if (r->verdict == OUTBOX_OK) {
@@ -300,6 +299,7 @@ static void on_delivered(outbox_delivery *d, const outbox_result *results)
                 e->next_ms = now + delay;
                 e->state = ENT_WAITING;
                 s->waiting++;
+                s->scan_from = 0; /* a retry to come: the next scan looks at the whole window */
                 set_add(s, e->key_hash);
                 if (!e->is_dead_retry)
                     ob_job_attempt_put(s, e, why);
