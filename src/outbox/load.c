@@ -1,6 +1,8 @@
-/* load.c: a sink's reads of the store, on the libuv thread pool with the sink's own read
- * connection: committed events after its read position (with their stored retry state) and the
- * dead letters marked for retry, merged into the sink's window back on the loop (sink.c).
+/* load.c: how events reach a sink's window (sink.c): reads of the store on the libuv thread pool
+ * with the sink's own read connection (committed events after its read position, with their stored
+ * retry state, and the dead letters marked for retry, merged back on the loop), or takes from the
+ * outbox's memory tail on the loop (ob_tail_take; the records are made here, ob_rec_new). Also the
+ * 64 KiB blocks all of them are cut from.
  */
 #include "outbox/internal.h"
 
@@ -14,12 +16,13 @@
 
 #define SUB "outbox"
 
-/* One block of a load's stream events, so a load makes a few allocations instead of one per
- * event. Reference-counted by its entries and, while the load fills it, by the load; like the
- * entries' own counts it is touched by the loop thread only once the load has handed it over
- * (the load never drops a block's last reference: the entries it made still hold theirs). A block
- * whose last entry is freed goes back to its outbox's spares (loop thread), and the next load
- * fills spares before it allocates: no page faults on fresh memory for every load. */
+/* A block that window entries and tail records are cut from, so a load (or a run of appends)
+ * makes a few allocations instead of one per event. Reference-counted by the pieces cut from it
+ * and by its holder while it is being filled (a load, the outbox's record block, a sink's block
+ * for tail entries). A load's block is touched by the loop thread only once the load has handed it
+ * over (the load never drops a block's last reference: the entries it made still hold theirs).
+ * A block whose last piece is freed goes back to its outbox's spares (loop thread), and the next
+ * cut takes a spare before it allocates: no page faults on fresh memory for every load. */
 typedef struct ob_chunk {
     struct ob_chunk *next; /* in a spare list */
     outbox *ob;
